@@ -1,0 +1,349 @@
+//! Batch endpoints (api.md §6). Work is grouped by owning core: one mesh
+//! message per remote core involved (all sent before any reply is awaited),
+//! the local group runs in place.
+
+use std::io::Write;
+
+use base64::Engine;
+use serde::Deserialize;
+
+use super::envelope::{self, ItemView};
+use super::keys::check_key;
+use super::ClientService;
+use crate::dist::hash::xxhash64;
+use crate::http::response::{json_str, Responder};
+use crate::metrics::bump;
+use crate::node::{now_ms, shard_for};
+use crate::runtime::msg::{KeyRef, Op, OwnedItem, PutItem, Reply};
+
+#[derive(Deserialize)]
+struct KeysBody {
+    #[serde(default)]
+    keys: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct PutBody {
+    #[serde(default)]
+    items: Option<Vec<PutBodyItem>>,
+}
+
+#[derive(Deserialize)]
+struct PutBodyItem {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    value_encoding: Option<String>,
+    #[serde(default)]
+    ttl_ms: Option<i64>,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], r: &mut Responder<'_>) -> Option<T> {
+    match serde_json::from_slice::<T>(body) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            r.error(400, "BAD_REQUEST", &format!("invalid JSON: {e}"));
+            None
+        }
+    }
+}
+
+/// Per-item outcome before rendering.
+enum Out {
+    Invalid(String),
+    Pending,
+    Found(OwnedItem),
+    Missing,
+    Written,
+}
+
+impl ClientService {
+    fn too_many(&self, n: usize, r: &mut Responder<'_>) -> bool {
+        let max = self.ctx.node.config.max_batch;
+        if n > max {
+            r.error(
+                400,
+                "BAD_REQUEST",
+                &format!("too many items in batch: {n} > {max}"),
+            );
+            return true;
+        }
+        false
+    }
+
+    /// Runs one op per core: remote ones first (sent, not awaited), then the
+    /// local one, then collects the remote replies.
+    async fn fan_out(&self, groups: Vec<Option<Op>>) -> Vec<Reply> {
+        let mut tickets = Vec::new();
+        let mut local = None;
+        for (core, op) in groups.into_iter().enumerate() {
+            let Some(op) = op else { continue };
+            if core == self.ctx.id {
+                local = Some(op);
+            } else {
+                bump(&self.ctx.metrics.cross_core, 1);
+                tickets.push(self.ctx.dispatch.send(core, op).await);
+            }
+        }
+        let mut replies = Vec::with_capacity(tickets.len() + 1);
+        if let Some(op) = local {
+            replies.push(self.ctx.execute(op));
+        }
+        for t in tickets {
+            replies.push(t.await);
+        }
+        replies
+    }
+
+    fn group<T>(&self) -> Vec<Vec<T>> {
+        (0..self.ctx.cores).map(|_| Vec::new()).collect()
+    }
+
+    pub(super) async fn batch_get(&self, body: &[u8], r: &mut Responder<'_>) {
+        let Some(req) = parse::<KeysBody>(body, r) else {
+            return;
+        };
+        let keys = req.keys.unwrap_or_default();
+        if self.too_many(keys.len(), r) {
+            return;
+        }
+        let mut outs: Vec<Out> = Vec::with_capacity(keys.len());
+        let mut groups = self.group::<KeyRef>();
+        for (idx, k) in keys.iter().enumerate() {
+            match check_key(k) {
+                Err(e) => outs.push(Out::Invalid(e.message())),
+                Ok(()) => {
+                    let hash = xxhash64(k.as_bytes(), 0);
+                    groups[shard_for(hash, self.ctx.cores)].push(KeyRef {
+                        idx,
+                        hash,
+                        key: k.as_bytes().to_vec(),
+                    });
+                    outs.push(Out::Pending);
+                }
+            }
+        }
+        let ops = groups
+            .into_iter()
+            .map(|g| (!g.is_empty()).then_some(Op::BatchGet(g)))
+            .collect();
+        for reply in self.fan_out(ops).await {
+            if let Reply::Items(items) = reply {
+                for (idx, it) in items {
+                    outs[idx] = it.map_or(Out::Missing, Out::Found);
+                }
+            }
+        }
+        let now = now_ms();
+        let m = &self.ctx.metrics;
+        let node = self.ctx.node.node_id();
+        r.json(200, &[], |b| {
+            b.extend_from_slice(b"{\"results\":[");
+            for (i, (k, o)) in keys.iter().zip(&outs).enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                b.extend_from_slice(b"{\"key\":");
+                json_str(b, k);
+                match o {
+                    Out::Found(it) => {
+                        bump(&m.hits, 1);
+                        b.extend_from_slice(b",\"found\":true,");
+                        let view = ItemView {
+                            value: &it.value,
+                            len: it.len,
+                            version: it.version,
+                            origin: &it.origin,
+                            expires_at_ms: it.expires_at_ms,
+                        };
+                        envelope::write_item_fields(b, &view, now);
+                        b.push(b',');
+                        self.with_owners(xxhash64(k.as_bytes(), 0), |o| {
+                            envelope::write_owners(b, o)
+                        });
+                    }
+                    Out::Invalid(msg) => {
+                        b.extend_from_slice(b",\"found\":false,\"error\":");
+                        json_str(b, msg);
+                        b.extend_from_slice(b",\"code\":\"BAD_REQUEST\"");
+                    }
+                    _ => {
+                        bump(&m.misses, 1);
+                        b.extend_from_slice(b",\"found\":false");
+                    }
+                }
+                b.push(b'}');
+            }
+            b.extend_from_slice(b"],\"node\":");
+            json_str(b, node);
+            b.push(b'}');
+        });
+    }
+
+    pub(super) async fn batch_put(&self, body: &[u8], r: &mut Responder<'_>) {
+        let Some(req) = parse::<PutBody>(body, r) else {
+            return;
+        };
+        let items = req.items.unwrap_or_default();
+        if self.too_many(items.len(), r) {
+            return;
+        }
+        let mut outs: Vec<Out> = Vec::with_capacity(items.len());
+        let mut sizes = vec![0usize; items.len()];
+        let mut groups = self.group::<PutItem>();
+        for (idx, it) in items.iter().enumerate() {
+            let key = it.key.as_deref().unwrap_or("");
+            if let Err(e) = check_key(key) {
+                outs.push(Out::Invalid(e.message()));
+                continue;
+            }
+            let raw = it.value.as_deref().unwrap_or("");
+            let value = if it.value_encoding.as_deref() == Some("base64") {
+                let cleaned: Vec<u8> = raw.bytes().filter(|&c| c != b'\r' && c != b'\n').collect();
+                match base64::engine::general_purpose::STANDARD.decode(&cleaned) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        outs.push(Out::Invalid(format!("invalid base64 value: {e}")));
+                        continue;
+                    }
+                }
+            } else {
+                raw.as_bytes().to_vec()
+            };
+            let ttl_ms = match it.ttl_ms.unwrap_or(0) {
+                t if t < 0 => {
+                    outs.push(Out::Invalid("invalid ttl_ms: must be >= 0".into()));
+                    continue;
+                }
+                t => t as u64,
+            };
+            let hash = xxhash64(key.as_bytes(), 0);
+            sizes[idx] = value.len();
+            groups[shard_for(hash, self.ctx.cores)].push(PutItem {
+                idx,
+                hash,
+                key: key.as_bytes().to_vec(),
+                value,
+                ttl_ms,
+            });
+            outs.push(Out::Pending);
+        }
+        let ops = groups
+            .into_iter()
+            .map(|g| (!g.is_empty()).then_some(Op::BatchPut(g)))
+            .collect();
+        for reply in self.fan_out(ops).await {
+            if let Reply::Versions(v) = reply {
+                for (idx, _) in v {
+                    outs[idx] = Out::Written;
+                }
+            }
+        }
+        let m = &self.ctx.metrics;
+        let node = self.ctx.node.node_id();
+        r.json(200, &[], |b| {
+            b.extend_from_slice(b"{\"results\":[");
+            for (i, (it, o)) in items.iter().zip(&outs).enumerate() {
+                let key = it.key.as_deref().unwrap_or("");
+                if i > 0 {
+                    b.push(b',');
+                }
+                b.extend_from_slice(b"{\"key\":");
+                json_str(b, key);
+                match o {
+                    Out::Written => {
+                        bump(&m.sets, 1);
+                        let _ = write!(b, ",\"stored\":true,\"bytes\":{},", sizes[i]);
+                        self.with_owners(xxhash64(key.as_bytes(), 0), |o| {
+                            envelope::write_owners(b, o)
+                        });
+                    }
+                    Out::Invalid(msg) => write_item_error(b, "stored", msg),
+                    _ => write_item_error(b, "stored", "internal error: item not applied"),
+                }
+                b.push(b'}');
+            }
+            b.extend_from_slice(b"],\"node\":");
+            json_str(b, node);
+            b.push(b'}');
+        });
+    }
+
+    pub(super) async fn batch_delete(&self, body: &[u8], r: &mut Responder<'_>) {
+        let Some(req) = parse::<KeysBody>(body, r) else {
+            return;
+        };
+        let keys = req.keys.unwrap_or_default();
+        if self.too_many(keys.len(), r) {
+            return;
+        }
+        let mut outs: Vec<Out> = Vec::with_capacity(keys.len());
+        let mut groups = self.group::<KeyRef>();
+        for (idx, k) in keys.iter().enumerate() {
+            match check_key(k) {
+                Err(e) => outs.push(Out::Invalid(e.message())),
+                Ok(()) => {
+                    let hash = xxhash64(k.as_bytes(), 0);
+                    groups[shard_for(hash, self.ctx.cores)].push(KeyRef {
+                        idx,
+                        hash,
+                        key: k.as_bytes().to_vec(),
+                    });
+                    outs.push(Out::Pending);
+                }
+            }
+        }
+        let ops = groups
+            .into_iter()
+            .map(|g| (!g.is_empty()).then_some(Op::BatchDelete(g)))
+            .collect();
+        for reply in self.fan_out(ops).await {
+            if let Reply::Versions(v) = reply {
+                for (idx, _) in v {
+                    outs[idx] = Out::Written;
+                }
+            }
+        }
+        let m = &self.ctx.metrics;
+        let node = self.ctx.node.node_id();
+        r.json(200, &[], |b| {
+            b.extend_from_slice(b"{\"results\":[");
+            for (i, (k, o)) in keys.iter().zip(&outs).enumerate() {
+                if i > 0 {
+                    b.push(b',');
+                }
+                b.extend_from_slice(b"{\"key\":");
+                json_str(b, k);
+                match o {
+                    Out::Written => {
+                        bump(&m.deletes, 1);
+                        b.extend_from_slice(b",\"deleted\":true,");
+                        self.with_owners(xxhash64(k.as_bytes(), 0), |o| {
+                            envelope::write_owners(b, o)
+                        });
+                    }
+                    Out::Invalid(msg) => write_item_error(b, "deleted", msg),
+                    _ => write_item_error(b, "deleted", "internal error: item not applied"),
+                }
+                b.push(b'}');
+            }
+            b.extend_from_slice(b"],\"node\":");
+            json_str(b, node);
+            b.push(b'}');
+        });
+    }
+}
+
+/// `,"<flag>":false,"error":..,"code":..` for an item that failed validation.
+fn write_item_error(b: &mut Vec<u8>, flag: &str, msg: &str) {
+    let code = if msg.starts_with("internal") {
+        "INTERNAL"
+    } else {
+        "BAD_REQUEST"
+    };
+    let _ = write!(b, ",\"{flag}\":false,\"error\":");
+    json_str(b, msg);
+    let _ = write!(b, ",\"code\":\"{code}\"");
+}

@@ -1,0 +1,184 @@
+//! Single-key handlers: GET, HEAD, PUT, DELETE, owners (api.md §5, §7.1).
+//!
+//! A key owned by this core is served straight from the shard: the raw GET
+//! hit copies the value from the shard into the output buffer and allocates
+//! nothing. A key of another core costs one mesh round trip.
+
+use super::envelope::{self, ItemView};
+use super::keys::{decode_path_key, MAX_KEY};
+use super::ClientService;
+use crate::dist::hash::xxhash64;
+use crate::http::date::rfc3339_secs;
+use crate::http::response::{Hv, Responder, OCTETS};
+use crate::metrics::bump;
+use crate::node::{now_ms, shard_for};
+use crate::runtime::msg::{Op, PutItem, Reply};
+
+fn key_str(key: &[u8]) -> &str {
+    // Validated as UTF-8 by `decode_path_key`.
+    std::str::from_utf8(key).unwrap_or("")
+}
+
+impl ClientService {
+    /// Writes the 200 for a found item (raw, envelope or HEAD headers).
+    fn write_found(
+        &self,
+        key: &[u8],
+        hash: u64,
+        it: &ItemView<'_>,
+        json: bool,
+        head: bool,
+        r: &mut Responder<'_>,
+    ) {
+        let node = self.ctx.node.node_id();
+        let now = now_ms();
+        if head {
+            let last = rfc3339_secs(it.version >> 16);
+            let mut owners = String::new();
+            self.with_owners(hash, |o| owners = o.join(","));
+            let ttl;
+            let exp;
+            let mut hdrs = vec![
+                ("X-Cache-Version", Hv::U(it.version)),
+                ("X-Cache-Origin", Hv::S(it.origin)),
+                ("X-Cache-Last-Updated", Hv::S(&last)),
+            ];
+            if it.expires_at_ms > 0 {
+                ttl = envelope::remaining_ms(it.expires_at_ms, now);
+                exp = rfc3339_secs(it.expires_at_ms);
+                hdrs.push(("X-Cache-Ttl-Ms", Hv::U(ttl)));
+                hdrs.push(("X-Cache-Expires-At", Hv::S(&exp)));
+            }
+            hdrs.push(("X-Cache-Owners", Hv::S(&owners)));
+            hdrs.push(("X-Cache-Node", Hv::S(node)));
+            r.status = 200;
+            crate::http::response::write_head(r.out, 200, Some(OCTETS), &hdrs, it.len, r.conn);
+        } else if json {
+            self.with_owners(hash, |owners| {
+                r.json(200, &[], |b| {
+                    envelope::write_envelope(b, key_str(key), it, now, node, owners)
+                })
+            });
+        } else {
+            r.send(200, Some(OCTETS), &[], it.value);
+        }
+    }
+
+    pub(super) async fn get(&self, seg: &[u8], json: bool, head: bool, r: &mut Responder<'_>) {
+        let mut kb = [0u8; MAX_KEY];
+        let Ok(key) = decode_path_key(seg, &mut kb) else {
+            return;
+        };
+        let hash = xxhash64(key, 0);
+        let core = shard_for(hash, self.ctx.cores);
+        let m = &self.ctx.metrics;
+        if core == self.ctx.id {
+            let mut shard = self.ctx.shard.borrow_mut();
+            if let Some(item) = shard.get(hash, key, now_ms()) {
+                let view = ItemView {
+                    value: item.value,
+                    len: item.value.len(),
+                    version: item.version,
+                    origin: item.origin,
+                    expires_at_ms: item.expires_at_ms,
+                };
+                self.write_found(key, hash, &view, json, head, r);
+                bump(&m.hits, 1);
+                return;
+            }
+        } else {
+            let op = Op::Get {
+                hash,
+                key: key.to_vec(),
+                with_value: !head,
+            };
+            if let Reply::Item(Some(item)) = self.ctx.on_core(core, op).await {
+                let view = ItemView {
+                    value: &item.value,
+                    len: item.len,
+                    version: item.version,
+                    origin: &item.origin,
+                    expires_at_ms: item.expires_at_ms,
+                };
+                self.write_found(key, hash, &view, json, head, r);
+                bump(&m.hits, 1);
+                return;
+            }
+        }
+        bump(&m.misses, 1);
+        r.error(404, "NOT_FOUND", "key not found");
+    }
+
+    pub(super) async fn put(&self, seg: &[u8], ttl_ms: u64, body: &[u8], r: &mut Responder<'_>) {
+        let mut kb = [0u8; MAX_KEY];
+        let Ok(key) = decode_path_key(seg, &mut kb) else {
+            return;
+        };
+        let hash = xxhash64(key, 0);
+        let core = shard_for(hash, self.ctx.cores);
+        if core == self.ctx.id {
+            self.ctx.put_local(hash, key, body, ttl_ms);
+        } else {
+            let op = Op::Put(PutItem {
+                idx: 0,
+                hash,
+                key: key.to_vec(),
+                value: body.to_vec(),
+                ttl_ms,
+            });
+            self.ctx.on_core(core, op).await;
+        }
+        bump(&self.ctx.metrics.sets, 1);
+        let node = self.ctx.node.node_id();
+        self.with_owners(hash, |owners| {
+            r.json(200, &[], |b| {
+                envelope::write_put(b, key_str(key), ttl_ms, body.len(), node, owners)
+            })
+        });
+    }
+
+    pub(super) async fn delete(&self, seg: &[u8], r: &mut Responder<'_>) {
+        let mut kb = [0u8; MAX_KEY];
+        let Ok(key) = decode_path_key(seg, &mut kb) else {
+            return;
+        };
+        let hash = xxhash64(key, 0);
+        let core = shard_for(hash, self.ctx.cores);
+        if core == self.ctx.id {
+            self.ctx.delete_local(hash, key);
+        } else {
+            let op = Op::Delete {
+                hash,
+                key: key.to_vec(),
+            };
+            self.ctx.on_core(core, op).await;
+        }
+        bump(&self.ctx.metrics.deletes, 1);
+        let node = self.ctx.node.node_id();
+        self.with_owners(hash, |owners| {
+            r.json(200, &[], |b| {
+                envelope::write_deleted(b, key_str(key), node, owners)
+            })
+        });
+    }
+
+    pub(super) fn owners(&self, seg: &[u8], r: &mut Responder<'_>) {
+        let mut kb = [0u8; MAX_KEY];
+        let Ok(key) = decode_path_key(seg, &mut kb) else {
+            return;
+        };
+        let hash = xxhash64(key, 0);
+        let node = self.ctx.node.node_id();
+        self.with_owners(hash, |owners| {
+            r.json(200, &[], |b| {
+                b.extend_from_slice(b"{\"key\":");
+                crate::http::response::json_str(b, key_str(key));
+                b.push(b',');
+                envelope::write_owners(b, owners);
+                b.extend_from_slice(b",\"node\":");
+                crate::http::response::json_str(b, node);
+                b.push(b'}');
+            })
+        });
+    }
+}

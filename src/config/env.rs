@@ -1,0 +1,337 @@
+//! The loader: applies the variable table of ops.md §2.4, the refusals of §2.6 and the
+//! cross-checks of §2.5 to the process environment.
+//!
+//! Every failure is collected rather than returning at the first one, so an operator fixing a
+//! manifest sees all problems in one start attempt. Per-variable failures come in table order,
+//! then refused variables, then cross-checks; a cross-check is skipped when one of its inputs
+//! already failed, because its message would then be about a value nobody configured.
+
+use std::time::Duration;
+
+use super::addr::{HostPort, ListenAddr};
+use super::checks;
+use super::cpuset::{format_cpu_list, parse_cpu_list};
+use super::duration::go_quote;
+use super::loader::{choice, duration, int, size, Loader};
+use super::names::*;
+use super::seeds::parse_seed_list;
+use super::{is_valid_node_id, Config, ConfigError, Consistency, EvictionPolicy};
+
+const DURATION: &str = "a duration such as 500ms, 1s or 1m30s";
+const DURATION_OR_OFF: &str = "0 (disables) or a duration such as 500ms, 1s or 1m30s";
+const INT_GE1: &str = "an integer >= 1";
+const NODE_ID_FORM: &str = "1-128 characters of A-Z a-z 0-9 . _ -";
+const CONSISTENCY: [(&str, Consistency); 3] = [
+    ("one", Consistency::One),
+    ("quorum", Consistency::Quorum),
+    ("all", Consistency::All),
+];
+const CONSISTENCY_FORM: &str = "one, quorum or all";
+
+/// A listen address that needs no resolution, for the defaults.
+fn any_port(port: u16) -> ListenAddr {
+    ListenAddr {
+        text: format!(":{port}"),
+        addr: ([0, 0, 0, 0], port).into(),
+    }
+}
+
+pub(crate) fn load(
+    vars: &[(String, String)],
+    affinity: &[usize],
+    hostname: Option<&str>,
+) -> Result<Config, Vec<ConfigError>> {
+    let mut l = Loader::new();
+    let mut unknown_vars = Vec::new();
+    for (name, value) in vars {
+        if !name.starts_with("HYPERCACHE_") {
+            continue;
+        }
+        let known = VARS.contains(&name.as_str()) || REFUSED.iter().any(|(n, _)| n == name);
+        if !known {
+            unknown_vars.push(name.clone());
+            continue;
+        }
+        // ops.md §2.1: trimmed, and empty means unset (a later duplicate wins, as in a shell).
+        match value.trim_ascii() {
+            "" => l.set.remove(name.as_str()),
+            v => l.set.insert(name.as_str(), v),
+        };
+    }
+    unknown_vars.sort();
+    unknown_vars.dedup();
+
+    let node_id = match (l.value(NODE_ID), hostname.map(str::trim_ascii)) {
+        (Some(_), _) => l.var(NODE_ID, "node".to_string(), NODE_ID_FORM, |t| {
+            is_valid_node_id(t).then(|| t.to_string()).ok_or(None)
+        }),
+        (None, None | Some("")) => "node".to_string(),
+        (None, Some(host)) if is_valid_node_id(host) => host.to_string(),
+        (None, Some(host)) => {
+            let msg = format!(
+                "the host name {} is not a valid node id ({NODE_ID_FORM}); set {NODE_ID}",
+                go_quote(host)
+            );
+            l.fail(NODE_ID, msg);
+            "node".to_string()
+        }
+    };
+
+    let listen = |port: u16| {
+        format!(
+            "host:port, [ipv6]:port or :port with a port from 0 to 65535, such as :{port} or \
+             127.0.0.1:{port}"
+        )
+    };
+    let parse_listen = |t: &str| ListenAddr::parse(t).map_err(Some);
+    let api_addr = l.var(API_ADDR, any_port(8080), &listen(8080), parse_listen);
+    let mgmt_addr = l.var(MGMT_ADDR, any_port(8081), &listen(8081), parse_listen);
+    let dist_addr = l.var(DIST_ADDR, any_port(7946), &listen(7946), parse_listen);
+    let dist_advertise = l.var(
+        DIST_ADVERTISE,
+        None,
+        "host:port with a host other than 0.0.0.0 or :: and a port from 1 to 65535, such as \
+         10.0.0.5:7946",
+        |t| match HostPort::parse(t).map_err(Some)? {
+            hp if hp.is_routable() => Ok(Some(hp)),
+            _ => Err(Some("0.0.0.0 and :: cannot be dialled".to_string())),
+        },
+    );
+
+    // Seeds naming this node are skipped (cluster.md §1): by id, and by address when the
+    // advertised address is already known (DIST_ADVERTISE, or DIST_ADDR with a routable host and
+    // a fixed port). With port 0 the caller compares against the bound address.
+    let self_addr = dist_advertise.clone().or_else(|| {
+        let hp = HostPort {
+            host: dist_addr.host().to_string(),
+            port: dist_addr.addr.port(),
+        };
+        hp.is_routable().then_some(hp)
+    });
+    let seeds = l.var(
+        SEEDS,
+        Vec::new(),
+        "a comma list of id@host:port or host:port, such as node-2@10.0.0.2:7946,10.0.0.3:7946",
+        |t| parse_seed_list(t, &node_id, self_addr.as_ref()).map_err(Some),
+    );
+
+    let replication = l.var(REPLICATION, 3, INT_GE1, |t| int(t, 1));
+    let capacity = l.var(
+        CAPACITY,
+        100_000,
+        "an integer >= the number of data cores",
+        |t| int(t, 1),
+    );
+    let max_memory = l.var(
+        MAX_MEMORY,
+        None,
+        "a size such as 512MiB, 1GiB or 1000000000 (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
+        |t| size(t, 0, u64::MAX).map(Some),
+    );
+    let eviction = l.var(EVICTION, EvictionPolicy::Lru, "lru or clock", |t| {
+        choice(
+            t,
+            &[
+                ("lru", EvictionPolicy::Lru),
+                ("clock", EvictionPolicy::Clock),
+            ],
+        )
+    });
+
+    // The token never appears in a message (ops.md §5), not even when it is invalid.
+    let auth_token = match l.value(AUTH_TOKEN) {
+        None => None,
+        Some(t) => match t.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
+            None => Some(t.to_string()),
+            Some(pos) => {
+                let reason = format!("byte {} is a space or not printable ASCII", pos + 1);
+                let form = "printable ASCII without spaces (0x21-0x7E)";
+                l.invalid(AUTH_TOKEN, "<redacted>", Some(reason), form);
+                None
+            }
+        },
+    };
+    if let Some(t) = l.value(AUTH_CONFIG) {
+        let msg = format!(
+            "invalid {AUTH_CONFIG}={}: scoped tokens are planned but not available in this \
+             version; unset it and protect the listeners with {AUTH_TOKEN}",
+            go_quote(t)
+        );
+        l.fail(AUTH_CONFIG, msg);
+    }
+    let log_level = l.var(
+        LOG_LEVEL,
+        log::LevelFilter::Info,
+        "debug, info, warn (or warning) or error",
+        |t| {
+            choice(
+                t,
+                &[
+                    ("debug", log::LevelFilter::Debug),
+                    ("info", log::LevelFilter::Info),
+                    ("warn", log::LevelFilter::Warn),
+                    ("warning", log::LevelFilter::Warn),
+                    ("error", log::LevelFilter::Error),
+                ],
+            )
+        },
+    );
+
+    let secs = Duration::from_secs;
+    let ms = Duration::from_millis;
+    let heartbeat = l.var(HEARTBEAT, secs(1), DURATION, |t| duration(t, false));
+    let indirect_probe_k = l.var(INDIRECT_PROBE_K, 2, "an integer >= 0 (0 disables)", |t| {
+        int(t, 0)
+    });
+    let suspicion_mult = l.var(SUSPICION_MULT, 3, INT_GE1, |t| int(t, 1));
+    let gossip_interval = l.var(GOSSIP_INTERVAL, secs(1), DURATION, |t| duration(t, false));
+    let hint_ttl = l.var(HINT_TTL, secs(30), DURATION_OR_OFF, |t| duration(t, true));
+    let hint_replay = l.var(HINT_REPLAY, ms(200), DURATION, |t| duration(t, false));
+    let hint_max_per_node = l.var(HINT_MAX_PER_NODE, 100_000, INT_GE1, |t| int(t, 1));
+    let hint_max_bytes = l.var(
+        HINT_MAX_BYTES,
+        256 << 20,
+        "a size >= 1 such as 256MiB, 1GB or 1048576",
+        |t| size(t, 1, u64::MAX),
+    );
+    let rebalance_interval = l.var(REBALANCE_INTERVAL, ms(250), DURATION, |t| {
+        duration(t, false)
+    });
+    let rebalance_batch = l.var(REBALANCE_BATCH, 128, INT_GE1, |t| int(t, 1));
+    let anti_entropy_interval = l.var(ANTI_ENTROPY_INTERVAL, secs(30), DURATION_OR_OFF, |t| {
+        duration(t, true)
+    });
+    let tombstone_ttl = l.var(
+        TOMBSTONE_TTL,
+        secs(600),
+        "a duration greater than HYPERCACHE_HINT_TTL, such as 10m or 1h",
+        |t| duration(t, false),
+    );
+    let write_consistency = l.var(
+        WRITE_CONSISTENCY,
+        Consistency::Quorum,
+        CONSISTENCY_FORM,
+        |t| choice(t, &CONSISTENCY),
+    );
+    let read_consistency = l.var(READ_CONSISTENCY, Consistency::One, CONSISTENCY_FORM, |t| {
+        choice(t, &CONSISTENCY)
+    });
+    // The 12 MiB cap keeps a base64-encoded value inside the dist listener's 17 MiB body cap.
+    let max_body = l.var(
+        MAX_BODY,
+        4 << 20,
+        "a size from 1KiB to 12MiB, such as 4MiB or 1048576",
+        |t| size(t, 1 << 10, 12 << 20),
+    );
+    let max_batch = l.var(MAX_BATCH, 1000, INT_GE1, |t| int(t, 1));
+    let max_conns = l.var(
+        MAX_CONNS,
+        10_000,
+        "an integer >= the number of data cores",
+        |t| int(t, 1),
+    );
+    let cores_set: Option<usize> = l.var(
+        CORES,
+        None,
+        "an integer from 1 to the number of usable CPUs",
+        |t| int(t, 1).map(Some),
+    );
+
+    // An empty mask means the caller could not read it: CPU_SET is then taken on trust, and
+    // without it the node runs one data core on CPU 0.
+    let mut mask = affinity.to_vec();
+    mask.sort_unstable();
+    mask.dedup();
+    let cpu_form = if mask.is_empty() {
+        "a Linux cpu list such as 0-3,8,10-11 without duplicates".to_string()
+    } else {
+        format!(
+            "a Linux cpu list such as 0-3,8,10-11 without duplicates, of usable CPUs only \
+             (usable CPUs: {})",
+            format_cpu_list(&mask)
+        )
+    };
+    let cpu_set_set: Option<Vec<usize>> = l.var(CPU_SET, None, &cpu_form, |t| {
+        let cpus = parse_cpu_list(t).map_err(Some)?;
+        let missing: Vec<usize> = cpus
+            .iter()
+            .copied()
+            .filter(|c| !mask.is_empty() && !mask.contains(c))
+            .collect();
+        if missing.is_empty() {
+            Ok(Some(cpus))
+        } else {
+            let list = format_cpu_list(&missing);
+            Err(Some(format!(
+                "CPUs {list} are not in the process affinity mask"
+            )))
+        }
+    });
+    let shutdown_timeout = l.var(SHUTDOWN_TIMEOUT, secs(30), DURATION, |t| duration(t, false));
+    let drain_grace = l.var(
+        DRAIN_GRACE,
+        Duration::ZERO,
+        "0 or a duration such as 500ms, 1s or 1m30s",
+        |t| duration(t, true),
+    );
+
+    for (name, fix) in REFUSED {
+        if l.value(name).is_some() {
+            l.errors
+                .push(ConfigError::new(format!("{name} is not supported: {fix}")));
+        }
+    }
+
+    // ops.md §7.1: CPU_SET, else the affinity mask; one data core fewer than CPUs from 3 CPUs on
+    // so the control core gets a CPU of its own.
+    let cpu_set = match cpu_set_set {
+        Some(cpus) => cpus,
+        None if mask.is_empty() => vec![0],
+        None => mask,
+    };
+    let n = cpu_set.len();
+    let cores = cores_set.unwrap_or(if n >= 3 { n - 1 } else { n });
+
+    let config = Config {
+        node_id,
+        api_addr,
+        mgmt_addr,
+        dist_addr,
+        dist_advertise,
+        seeds,
+        replication,
+        capacity,
+        max_memory,
+        eviction,
+        auth_token,
+        log_level,
+        heartbeat,
+        indirect_probe_k,
+        suspicion_mult,
+        gossip_interval,
+        hint_ttl,
+        hint_replay,
+        hint_max_per_node,
+        hint_max_bytes,
+        rebalance_interval,
+        rebalance_batch,
+        anti_entropy_interval,
+        tombstone_ttl,
+        write_consistency,
+        read_consistency,
+        max_body,
+        max_batch,
+        max_conns,
+        cores,
+        cpu_set,
+        shutdown_timeout,
+        drain_grace,
+        unknown_vars,
+    };
+    checks::cross_check(&mut l, &config);
+    if l.errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(l.errors)
+    }
+}

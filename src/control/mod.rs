@@ -1,0 +1,106 @@
+//! The control core's state: everything that is not a shard.
+//!
+//! Runs the management and dist listeners, the shutdown sequence and (with
+//! the cluster issue) membership and replication. Collects per-core figures
+//! from the data cores by message.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::dist::ring::Ring;
+use crate::metrics::dist::{idx, DistMetrics, N};
+use crate::metrics::{self, CoreSnapshot};
+use crate::node::NodeShared;
+use crate::runtime::dispatch::Dispatcher;
+use crate::runtime::msg::{Op, Reply};
+use crate::runtime::stop::StopSignal;
+
+pub struct ControlCtx {
+    pub node: Arc<NodeShared>,
+    pub dispatch: Rc<Dispatcher>,
+    pub cores: usize,
+    pub dist: DistMetrics,
+    pub ring: RefCell<Rc<Ring>>,
+    /// Incarnation of this node: start time in ms, so a restart is higher.
+    pub incarnation: u64,
+    /// Fired at shutdown step 6: management and dist listeners close,
+    /// event streams end.
+    pub stop: StopSignal,
+    /// Open connections of the management and dist listeners.
+    pub mgmt_conns: Cell<u64>,
+    pub dist_conns: Cell<u64>,
+    pub mgmt_rejected: Cell<u64>,
+    pub dist_rejected: Cell<u64>,
+    /// Responses of the management and dist listeners by (listener, route, status).
+    pub requests: RefCell<std::collections::BTreeMap<(&'static str, &'static str, u16), u64>>,
+}
+
+impl ControlCtx {
+    /// Sends `op` to every data core and returns the replies in core order.
+    pub async fn all_cores(&self, op: impl Fn() -> Op) -> Vec<Reply> {
+        let mut tickets = Vec::with_capacity(self.cores);
+        for core in 0..self.cores {
+            tickets.push(self.dispatch.send(core, op()).await);
+        }
+        let mut out = Vec::with_capacity(self.cores);
+        for t in tickets {
+            out.push(t.await);
+        }
+        out
+    }
+
+    pub async fn sum_counts(&self, op: impl Fn() -> Op) -> u64 {
+        self.all_cores(op)
+            .await
+            .into_iter()
+            .map(|r| match r {
+                Reply::Count(n) => n,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    pub async fn snapshots(&self) -> Vec<CoreSnapshot> {
+        self.all_cores(|| Op::Stats)
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                Reply::Stats(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Starts draining (idempotent); logs and counts the first time.
+    pub fn drain(&self) {
+        if self.node.start_drain() {
+            self.dist.set(idx("Drains"), 1);
+            log::info!("drain started: writes now answer 503 DRAINING, /health answers 503");
+        }
+    }
+
+    /// `/dist/metrics` values: the control core's counters plus figures
+    /// owned by the shards and the membership table.
+    pub fn dist_values(&self, total: &CoreSnapshot) -> [u64; N] {
+        let mut v: [u64; N] = std::array::from_fn(|i| self.dist.values[i].get());
+        v[idx("VersionConflicts")] += total.version_conflicts;
+        v[idx("VersionTieBreaks")] += total.version_tie_breaks;
+        v[idx("TombstonesActive")] = total.tombstones;
+        v[idx("TombstonesPurged")] += total.tombstones_purged;
+        v[idx("MembersAlive")] = self.ring.borrow().len() as u64;
+        v
+    }
+
+    pub fn count_request(&self, listener: &'static str, route: &'static str, status: u16) {
+        *self
+            .requests
+            .borrow_mut()
+            .entry((listener, route, status))
+            .or_insert(0) += 1;
+    }
+
+    pub fn totals(snaps: &[CoreSnapshot]) -> CoreSnapshot {
+        metrics::total(snaps)
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP/1.1 on httparse: parsing, framing, responses and the connection loop.
+//! Knows bytes and HTTP, nothing about caching.
+
+pub mod chunked;
+pub mod conn;
+pub mod date;
+pub mod parse;
+pub mod response;

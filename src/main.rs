@@ -1,0 +1,175 @@
+//! `hypercache-server`: environment → Config, logging, panic hook, signals,
+//! then `server::run`. See `lib.rs` for the architecture.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hypercache::config::{level_name, Config};
+use hypercache::server;
+
+fn die(code: i32, msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(code);
+}
+
+fn prefixed(msg: String) -> String {
+    if msg.starts_with("hypercache-server: ") {
+        msg
+    } else {
+        format!("hypercache-server: {msg}")
+    }
+}
+
+fn init_logging(level: log::LevelFilter, node: String) {
+    env_logger::Builder::new()
+        .filter_level(level)
+        .format(move |buf, rec| {
+            let ts = hypercache::http::date::rfc3339_millis(hypercache::node::now_ms());
+            writeln!(buf, "{ts} {} node={node} {}", rec.level(), rec.args())
+        })
+        .target(env_logger::Target::Stderr)
+        .init();
+}
+
+/// A panic anywhere takes the whole process down: a shard never dies alone.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("?");
+        log::error!("panic on thread {name}: {info}; aborting the process");
+        eprintln!("hypercache-server: panic on thread {name}: {info}");
+        std::process::abort();
+    }));
+}
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-mask calls on a set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
+    // SAFETY: sigwait/sigtimedwait on a set we own.
+    unsafe {
+        match timeout {
+            None => {
+                let mut sig = 0;
+                (libc::sigwait(set, &mut sig) == 0).then_some(sig)
+            }
+            Some(t) => {
+                let ts = libc::timespec {
+                    tv_sec: t.as_secs() as libc::time_t,
+                    tv_nsec: t.subsec_nanos() as libc::c_long,
+                };
+                let r = libc::sigtimedwait(set, std::ptr::null_mut(), &ts);
+                (r > 0).then_some(r)
+            }
+        }
+    }
+}
+
+fn main() {
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let affinity: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let hostname = hostname();
+    let config = match Config::from_vars(&vars, &affinity, hostname.as_deref()) {
+        Ok(c) => c,
+        Err(errors) => {
+            let code = errors.first().map_or(2, |e| e.exit_code);
+            for e in errors {
+                eprintln!("{}", prefixed(e.message));
+            }
+            std::process::exit(code);
+        }
+    };
+    init_logging(config.log_level, config.node_id.clone());
+    install_panic_hook();
+    if config.auth_token.is_none() {
+        log::warn!(
+            "HYPERCACHE_AUTH_TOKEN is empty: every listener is open to anyone who can reach it"
+        );
+    }
+    for v in &config.unknown_vars {
+        log::warn!("unknown variable {v} ignored");
+    }
+    let set = block_signals();
+    let summary = StartSummary::of(&config);
+    let handle = match server::run(config) {
+        Ok(h) => h,
+        Err(e) => die(e.code, &prefixed(e.message)),
+    };
+    let n = &handle.node;
+    log::info!(
+        "hypercache-server started api={} mgmt={} dist={} advertise={} {}",
+        n.api_addr,
+        n.mgmt_addr,
+        n.dist_addr,
+        n.advertise,
+        summary.0
+    );
+    // First signal: the control core runs the shutdown sequence and exits 0.
+    let Some(first) = wait_signal(&set, None) else {
+        die(1, "hypercache-server: sigwait failed");
+    };
+    log::info!("signal {first} received: shutting down");
+    n.shutdown_requested.store(true, Ordering::Release);
+    let limit = n.config.shutdown_timeout + Duration::from_secs(1);
+    match wait_signal(&set, Some(limit)) {
+        Some(sig) => {
+            log::warn!("second signal {sig}: exiting at once");
+            std::process::exit(128 + sig);
+        }
+        None => {
+            log::warn!("shutdown deadline reached: exiting");
+            std::process::exit(0);
+        }
+    }
+}
+
+/// The settings part of the start line (ops.md §5).
+struct StartSummary(String);
+
+impl StartSummary {
+    fn of(c: &Config) -> StartSummary {
+        StartSummary(format!(
+            "cores={} cpus={} control_cpu={} seeds={} replication={} write={} read={} auth={} capacity={} max_memory={} eviction={} log_level={}",
+            c.cores,
+            hypercache::config::cpuset::format_cpu_list(c.data_cpus()),
+            c.control_cpu(),
+            c.seeds.len(),
+            c.replication,
+            c.write_consistency.name(),
+            c.read_consistency.name(),
+            if c.auth_token.is_some() { "on" } else { "off" },
+            c.capacity,
+            c.max_memory.map_or("none".to_string(), |m| m.to_string()),
+            c.eviction.name(),
+            level_name(c.log_level),
+        ))
+    }
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    String::from_utf8(buf[..end].to_vec())
+        .ok()
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,167 @@
+//! The management listener (ops.md §1), served by the control core.
+
+mod events;
+mod views;
+pub use views::EXPIRATION_INTERVAL;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::api::auth::Auth;
+use crate::api::{draining_health, unauthorized};
+use crate::control::ControlCtx;
+use crate::http::conn::Service;
+use crate::http::parse::{Head, Method};
+use crate::http::response::{Hv, Responder, TEXT};
+
+/// Every route: path, method (`GET` routes also answer HEAD).
+pub const ROUTES: &[(&str, Method)] = &[
+    ("/health", Method::Get),
+    ("/stats", Method::Get),
+    ("/config", Method::Get),
+    ("/dist/metrics", Method::Get),
+    ("/dist/owners", Method::Get),
+    ("/cluster/members", Method::Get),
+    ("/cluster/ring", Method::Get),
+    ("/cluster/heartbeat", Method::Get),
+    ("/cluster/events", Method::Get),
+    ("/metrics", Method::Get),
+    ("/dist/drain", Method::Post),
+    ("/evict", Method::Post),
+    ("/trigger-expiration", Method::Post),
+    ("/clear", Method::Post),
+];
+const OTHER: usize = ROUTES.len();
+
+pub struct MgmtService {
+    pub ctl: Rc<ControlCtx>,
+    auth: Auth,
+    max_body: u64,
+}
+
+impl MgmtService {
+    pub fn new(ctl: Rc<ControlCtx>) -> MgmtService {
+        let cfg = &ctl.node.config;
+        MgmtService {
+            auth: Auth::new(cfg.auth_token.as_deref()),
+            max_body: cfg.max_body,
+            ctl,
+        }
+    }
+}
+
+impl Service for MgmtService {
+    type Route<'b> = usize;
+
+    fn max_body(&self) -> u64 {
+        self.max_body
+    }
+
+    fn family(&self, head: &Head<'_>) -> usize {
+        ROUTES
+            .iter()
+            .position(|(p, _)| p.as_bytes() == head.path)
+            .unwrap_or(OTHER)
+    }
+
+    fn prepare<'b>(&self, head: &Head<'b>, r: &mut Responder<'_>) -> Option<usize> {
+        let route = self.family(head);
+        let get = matches!(head.method, Method::Get | Method::Head);
+        let exempt = route == 0 && get;
+        if !exempt && !self.auth.allows(head.authorization, head.auth_count) {
+            unauthorized(r);
+            return None;
+        }
+        if route == OTHER {
+            r.error(404, "NOT_FOUND", "not found");
+            return None;
+        }
+        let ok = match ROUTES[route].1 {
+            Method::Get => get,
+            m => head.method == m,
+        };
+        if !ok {
+            let allow = if ROUTES[route].1 == Method::Get {
+                "GET, HEAD"
+            } else {
+                "POST"
+            };
+            r.error_with(
+                405,
+                "METHOD_NOT_ALLOWED",
+                "method not allowed",
+                &[("Allow", Hv::S(allow))],
+            );
+            return None;
+        }
+        Some(route)
+    }
+
+    async fn call<'b>(
+        &self,
+        route: usize,
+        head: &Head<'b>,
+        _body: &[u8],
+        r: &mut Responder<'_>,
+    ) -> bool {
+        let ctl = &self.ctl;
+        match ROUTES[route].0 {
+            "/health" => {
+                if ctl.node.is_draining() {
+                    draining_health(r);
+                } else {
+                    r.send(200, Some(TEXT), &[], b"ok");
+                }
+            }
+            "/stats" => views::stats(ctl, r).await,
+            "/config" => views::config(ctl, r).await,
+            "/dist/metrics" => views::dist_metrics(ctl, r).await,
+            "/dist/owners" => views::owners(ctl, head.query, r),
+            "/cluster/members" => r.json(200, &[], |b| views::members_json(ctl, b)),
+            "/cluster/ring" => views::ring(ctl, r),
+            "/cluster/heartbeat" => r.json(200, &[], |b| views::heartbeat_json(ctl, b)),
+            "/cluster/events" => {
+                if head.method == Method::Head {
+                    r.send(200, Some("text/event-stream"), &[], b"");
+                    return false;
+                }
+                events::start(ctl, head.minor == 0, r);
+                return true;
+            }
+            "/metrics" => views::prometheus(ctl, r).await,
+            "/dist/drain" => {
+                ctl.drain();
+                r.json(200, &[], |b| b.extend_from_slice(b"{\"draining\":true}"));
+            }
+            "/evict" => {
+                let n = ctl.sum_counts(|| crate::runtime::msg::Op::Evict).await;
+                r.json(202, &[], |b| {
+                    b.extend_from_slice(format!("{{\"evicted\":{n}}}").as_bytes())
+                });
+            }
+            "/trigger-expiration" => {
+                let n = ctl.sum_counts(|| crate::runtime::msg::Op::Expire).await;
+                r.json(202, &[], |b| {
+                    b.extend_from_slice(format!("{{\"expired\":{n}}}").as_bytes())
+                });
+            }
+            "/clear" => {
+                let n = ctl.sum_counts(|| crate::runtime::msg::Op::Clear).await;
+                r.json(200, &[], |b| {
+                    b.extend_from_slice(format!("{{\"cleared\":{n}}}").as_bytes())
+                });
+            }
+            _ => r.error(404, "NOT_FOUND", "not found"),
+        }
+        false
+    }
+
+    async fn stream(&self, stream: &mut glommio::net::TcpStream, http10: bool) {
+        events::run(&self.ctl, stream, http10).await;
+    }
+
+    fn observe(&self, family: usize, status: u16, _elapsed: Duration) {
+        let route = ROUTES.get(family).map_or("other", |r| r.0);
+        self.ctl.count_request("mgmt", route, status);
+    }
+}

@@ -1,0 +1,57 @@
+//! Accept loop: one per listener per core. Enforces the connection cap and
+//! spawns one task per connection into the listener's task queue.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::net::TcpListener;
+use glommio::TaskQueueHandle;
+
+use super::stop::StopSignal;
+use crate::http::conn::{serve, Service};
+
+pub async fn accept_loop<S: Service + 'static>(
+    listener: TcpListener,
+    svc: Rc<S>,
+    stop: StopSignal,
+    cap: u64,
+    open: impl Fn(i64) -> u64 + 'static,
+    rejected: impl Fn() + 'static,
+    tq: TaskQueueHandle,
+) {
+    let open = Rc::new(open);
+    loop {
+        let accepted = match stop.race(listener.accept()).await {
+            None => break,
+            Some(a) => a,
+        };
+        let stream = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                log::warn!("accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if open(0) >= cap {
+            rejected();
+            drop(stream);
+            continue;
+        }
+        open(1);
+        let svc = svc.clone();
+        let stop = stop.clone();
+        let open = open.clone();
+        glommio::spawn_local_into(
+            async move {
+                serve(&*svc, stream, &stop).await;
+                open(-1);
+            },
+            tq,
+        )
+        .expect("spawn connection task")
+        .detach();
+    }
+    drop(listener);
+}

@@ -1,0 +1,405 @@
+//! Start-up and shutdown (ops.md §4, §6).
+//!
+//! `run` performs the start-up sequence on the calling thread: pre-flight
+//! checks, binding every listener, starting one pinned executor per data
+//! core plus the control core, joining them into one channel mesh. It
+//! returns once every core is serving, with the bound addresses; the control
+//! core then watches for the shutdown request and runs the shutdown order:
+//! drain → grace → close client listeners (in-flight requests finish) →
+//! [cluster hand-off] → stop loops, close management and dist → exit 0.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::{FromRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement, Shares};
+
+use crate::api::ClientService;
+use crate::config::{Config, EvictionPolicy};
+use crate::control::ControlCtx;
+use crate::dist::listener::DistService;
+use crate::dist::ring::Ring;
+use crate::metrics::{bump, CoreMetrics};
+use crate::mgmt::MgmtService;
+use crate::node::{now_ms, CoreCtx, NodeShared};
+use crate::runtime::accept::accept_loop;
+use crate::runtime::dispatch::Dispatcher;
+use crate::runtime::msg::{Msg, Op, Reply};
+use crate::runtime::preflight::{self, IO_MEMORY};
+use crate::runtime::sockets::bind_shared;
+use crate::runtime::stop::StopSignal;
+use crate::store::{Hlc, Policy, Shard, ShardLimits};
+
+/// Fixed connection cap of the management and dist listeners (ops.md §1.1).
+pub const CONTROL_MAX_CONNS: u64 = 256;
+/// Active expiry period (ops.md §3.2) and slab slots visited per slice.
+const EXPIRY_SLICE: usize = 2048;
+
+/// A start-up failure: the line to print and the exit code.
+pub struct StartError {
+    pub code: i32,
+    pub message: String,
+}
+
+fn fail(code: i32, message: String) -> StartError {
+    StartError { code, message }
+}
+
+pub struct NodeHandle {
+    pub node: Arc<NodeShared>,
+}
+
+/// Entries for core `i` (ops.md §3): floor(CAPACITY / cores), +1 for the first
+/// CAPACITY mod cores.
+pub fn core_capacity(capacity: u64, cores: usize, i: usize) -> u64 {
+    let c = cores as u64;
+    capacity / c + u64::from((i as u64) < capacity % c)
+}
+
+fn executor(name: &str, cpu: usize) -> LocalExecutorBuilder {
+    LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        .name(name)
+        .io_memory(IO_MEMORY)
+        .preempt_timer(Duration::from_millis(5))
+}
+
+enum Ready {
+    Ok,
+    Failed(String),
+}
+
+pub fn run(config: Config) -> Result<NodeHandle, StartError> {
+    let cores = config.cores;
+    preflight::check(cores + 1).map_err(|m| fail(1, m))?;
+
+    let (api_fds, api_addr) = bind_shared(
+        "HYPERCACHE_API_ADDR",
+        &config.api_addr.text,
+        config.api_addr.addr,
+        cores,
+    )
+    .map_err(|m| fail(1, m))?;
+    let (mgmt_fds, mgmt_addr) = bind_shared(
+        "HYPERCACHE_MGMT_ADDR",
+        &config.mgmt_addr.text,
+        config.mgmt_addr.addr,
+        1,
+    )
+    .map_err(|m| fail(1, m))?;
+    let (dist_fds, dist_addr) = bind_shared(
+        "HYPERCACHE_DIST_ADDR",
+        &config.dist_addr.text,
+        config.dist_addr.addr,
+        1,
+    )
+    .map_err(|m| fail(1, m))?;
+    let advertise = config
+        .advertised_addr(dist_addr.port())
+        .map_err(|e| fail(e.exit_code, e.message))?;
+
+    let node = NodeShared::new(config, api_addr, mgmt_addr, dist_addr, advertise);
+    let mesh: MeshBuilder<Msg, _> = MeshBuilder::full(cores + 1, 1024);
+    let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
+    let members = vec![node.config.node_id.clone()];
+
+    for (i, fd) in api_fds.into_iter().enumerate() {
+        let cpu = node.config.data_cpus()[i];
+        let node = node.clone();
+        let mesh = mesh.clone();
+        let ready = ready_tx.clone();
+        let members = members.clone();
+        std::thread::Builder::new()
+            .name(format!("data-{i}"))
+            .spawn(move || {
+                let ex = match executor(&format!("data-{i}"), cpu).make() {
+                    Ok(ex) => ex,
+                    Err(e) => {
+                        let _ = ready.send(Ready::Failed(executor_error(cpu, &e.to_string())));
+                        return;
+                    }
+                };
+                ex.run(data_core(i, cpu, node, mesh, fd, members, ready));
+            })
+            .expect("spawn data core thread");
+    }
+    {
+        let cpu = node.config.control_cpu();
+        let node = node.clone();
+        let ready = ready_tx.clone();
+        let (mfd, dfd) = (mgmt_fds[0], dist_fds[0]);
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || {
+                let ex = match executor("control", cpu).make() {
+                    Ok(ex) => ex,
+                    Err(e) => {
+                        let _ = ready.send(Ready::Failed(executor_error(cpu, &e.to_string())));
+                        return;
+                    }
+                };
+                ex.run(control_core(node, mesh, mfd, dfd, members, ready));
+            })
+            .expect("spawn control thread");
+    }
+    drop(ready_tx);
+    for _ in 0..=cores {
+        match ready_rx.recv() {
+            Ok(Ready::Ok) => {}
+            Ok(Ready::Failed(m)) => return Err(fail(1, m)),
+            Err(_) => return Err(fail(1, "a core failed during start-up".into())),
+        }
+    }
+    Ok(NodeHandle { node })
+}
+
+fn executor_error(cpu: usize, e: &str) -> String {
+    if e.contains("io_uring")
+        || e.contains("Operation not permitted")
+        || e.contains("Function not implemented")
+    {
+        format!(
+            "io_uring is not available ({e}): needs Linux >= 5.8 with io_uring enabled; under Docker allow io_uring_setup, io_uring_enter and io_uring_register with a seccomp profile (see docs/operations.md)"
+        )
+    } else {
+        format!("cannot start the executor on CPU {cpu}: {e}; check HYPERCACHE_CPU_SET and the locked-memory limit (ulimit -l)")
+    }
+}
+
+fn policy(p: EvictionPolicy) -> Policy {
+    match p {
+        EvictionPolicy::Lru => Policy::Lru,
+        EvictionPolicy::Clock => Policy::Clock,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn data_core(
+    id: usize,
+    cpu: usize,
+    node: Arc<NodeShared>,
+    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
+    fd: RawFd,
+    members: Vec<String>,
+    ready: crossbeam_channel::Sender<Ready>,
+) {
+    let ex = glommio::executor();
+    let client_tq = ex.create_task_queue(
+        Shares::Static(1000),
+        glommio::Latency::Matters(Duration::from_millis(1)),
+        "client",
+    );
+    let mesh_tq = ex.create_task_queue(
+        Shares::Static(1000),
+        glommio::Latency::Matters(Duration::from_millis(1)),
+        "mesh",
+    );
+    let bg_tq = ex.create_task_queue(
+        Shares::Static(50),
+        glommio::Latency::NotImportant,
+        "background",
+    );
+    let (senders, receivers) = mesh.join().await.expect("join core mesh");
+    let cfg = &node.config;
+    let cores = cfg.cores;
+    let capacity_items = core_capacity(cfg.capacity, cores, id);
+    let limits = ShardLimits {
+        max_items: capacity_items,
+        max_bytes: cfg.max_memory.map(|m| m / cores as u64),
+    };
+    let shard = Shard::new(
+        limits,
+        policy(cfg.eviction),
+        cfg.tombstone_ttl.as_millis() as u64,
+    );
+    let ctx = Rc::new(CoreCtx {
+        id,
+        cpu,
+        cores,
+        ring: RefCell::new(Rc::new(Ring::new(&members, cfg.replication))),
+        shard: RefCell::new(shard),
+        hlc: RefCell::new(Hlc::new()),
+        metrics: CoreMetrics::default(),
+        dispatch: Dispatcher::new(senders),
+        listener_stop: StopSignal::new(),
+        capacity_items,
+        node: node.clone(),
+    });
+    let handler_ctx = ctx.clone();
+    ctx.dispatch.spawn_receivers(
+        receivers,
+        Rc::new(move |op: Op| handler_ctx.execute(op)),
+        mesh_tq,
+    );
+    // Warm the timer (glommio 0.9.0: the first sleep can take tens of ms).
+    glommio::timer::sleep(Duration::from_millis(1)).await;
+    let exp_ctx = ctx.clone();
+    glommio::spawn_local_into(expiry_loop(exp_ctx), bg_tq)
+        .expect("spawn expiry")
+        .detach();
+    // SAFETY: fd is a listening socket bound on the main thread for this core.
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    let svc = Rc::new(ClientService::new(ctx.clone()));
+    let cap = (cfg.max_conns as u64).div_ceil(cores as u64);
+    let (c1, c2) = (ctx.clone(), ctx.clone());
+    let _ = ready.send(Ready::Ok);
+    accept_loop(
+        listener,
+        svc,
+        ctx.listener_stop.clone(),
+        cap,
+        move |d| {
+            let c = &c1.metrics.connections;
+            c.set((c.get() as i64 + d) as u64);
+            c.get()
+        },
+        move || bump(&c2.metrics.rejected, 1),
+        client_tq,
+    )
+    .await;
+    // The listener is closed; keep serving mesh messages and in-flight
+    // connections until the process exits.
+    std::future::pending::<()>().await;
+}
+
+/// Active expiry (ops.md §3.2): every tick, visit enough slab slots that a
+/// full pass completes within ~3 s, in slices that yield between them.
+async fn expiry_loop(ctx: Rc<CoreCtx>) {
+    loop {
+        glommio::timer::sleep(crate::mgmt::EXPIRATION_INTERVAL).await;
+        let len = ctx.shard.borrow().len();
+        let mut budget = (len / 30).max(EXPIRY_SLICE);
+        while budget > 0 {
+            let step = budget.min(EXPIRY_SLICE);
+            ctx.shard.borrow_mut().expire_step(now_ms(), step);
+            budget -= step;
+            glommio::yield_if_needed().await;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn control_core(
+    node: Arc<NodeShared>,
+    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
+    mgmt_fd: RawFd,
+    dist_fd: RawFd,
+    members: Vec<String>,
+    ready: crossbeam_channel::Sender<Ready>,
+) {
+    let ex = glommio::executor();
+    let mgmt_tq = ex.create_task_queue(
+        Shares::Static(500),
+        glommio::Latency::Matters(Duration::from_millis(5)),
+        "mgmt",
+    );
+    let peer_tq = ex.create_task_queue(
+        Shares::Static(1000),
+        glommio::Latency::Matters(Duration::from_millis(1)),
+        "peer",
+    );
+    let (senders, receivers) = mesh.join().await.expect("join core mesh");
+    let cfg = &node.config;
+    let ctl = Rc::new(ControlCtx {
+        cores: cfg.cores,
+        dispatch: Dispatcher::new(senders),
+        dist: Default::default(),
+        ring: RefCell::new(Rc::new(Ring::new(&members, cfg.replication))),
+        incarnation: now_ms(),
+        stop: StopSignal::new(),
+        mgmt_conns: Cell::new(0),
+        dist_conns: Cell::new(0),
+        mgmt_rejected: Cell::new(0),
+        dist_rejected: Cell::new(0),
+        requests: Default::default(),
+        node: node.clone(),
+    });
+    ctl.dispatch
+        .spawn_receivers(receivers, Rc::new(|_op: Op| Reply::Count(0)), peer_tq);
+    glommio::timer::sleep(Duration::from_millis(1)).await;
+    // SAFETY: fds are listening sockets bound on the main thread.
+    let mgmt = unsafe { TcpListener::from_raw_fd(mgmt_fd) };
+    let dist = unsafe { TcpListener::from_raw_fd(dist_fd) };
+    let (a, b, c, d) = (ctl.clone(), ctl.clone(), ctl.clone(), ctl.clone());
+    glommio::spawn_local_into(
+        accept_loop(
+            mgmt,
+            Rc::new(MgmtService::new(ctl.clone())),
+            ctl.stop.clone(),
+            CONTROL_MAX_CONNS,
+            move |x| adjust(&a.mgmt_conns, x),
+            move || bump(&b.mgmt_rejected, 1),
+            mgmt_tq,
+        ),
+        mgmt_tq,
+    )
+    .expect("spawn mgmt listener")
+    .detach();
+    glommio::spawn_local_into(
+        accept_loop(
+            dist,
+            Rc::new(DistService::new(ctl.clone())),
+            ctl.stop.clone(),
+            CONTROL_MAX_CONNS,
+            move |x| adjust(&c.dist_conns, x),
+            move || bump(&d.dist_rejected, 1),
+            peer_tq,
+        ),
+        peer_tq,
+    )
+    .expect("spawn dist listener")
+    .detach();
+    let _ = ready.send(Ready::Ok);
+    // Wait for the first signal (the signal thread sets the flag).
+    while !node.shutdown_requested.load(Ordering::Acquire) {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown(&ctl).await;
+    log::logger().flush();
+    std::process::exit(0);
+}
+
+fn adjust(c: &Cell<u64>, d: i64) -> u64 {
+    c.set((c.get() as i64 + d) as u64);
+    c.get()
+}
+
+/// The shutdown order of ops.md §6 (single node: steps 4 and 5 have nothing
+/// to hand off yet).
+async fn shutdown(ctl: &ControlCtx) {
+    let cfg = &ctl.node.config;
+    let start = Instant::now();
+    let deadline = start + cfg.shutdown_timeout;
+    // Steps 4-6 keep a reserve of the deadline: a quarter, at most 5 s.
+    let reserve = (cfg.shutdown_timeout / 4).min(Duration::from_secs(5));
+    log::info!("shutdown step 1: drain");
+    ctl.drain();
+    log::info!("shutdown step 2: drain grace {:?}", cfg.drain_grace);
+    glommio::timer::sleep(cfg.drain_grace).await;
+    log::info!("shutdown step 3: closing the client listener on every core");
+    ctl.sum_counts(|| Op::CloseListener).await;
+    let step3_end = deadline.checked_sub(reserve).unwrap_or(deadline);
+    loop {
+        let open = ctl.sum_counts(|| Op::Connections).await;
+        if open == 0 {
+            break;
+        }
+        if Instant::now() >= step3_end {
+            log::warn!(
+                "shutdown deadline share reached with {open} client connections open; closing them"
+            );
+            break;
+        }
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+    log::info!("shutdown step 4: no hints or hand-off pending");
+    log::info!("shutdown step 5: announce left (no peers)");
+    log::info!("shutdown step 6: stopping background loops, closing management and dist listeners");
+    ctl.stop.fire();
+    glommio::timer::sleep(Duration::from_millis(10)).await;
+    log::info!("shutdown step 7: exit 0 after {:?}", start.elapsed());
+}
