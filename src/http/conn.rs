@@ -328,7 +328,7 @@ async fn handle_one<S: Service>(
             _ => 0,
         };
         let expect = head.expect_continue;
-        drop(r);
+        let _ = r;
         drop(route);
         if expect && !sent_continue {
             c.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");

@@ -86,10 +86,11 @@ pub async fn run(ctl: &ControlCtx, stream: &mut TcpStream, http10: bool) {
                 }
             }
         };
-        let go_on = match ctl.stop.race(futures_lite::future::or(tick, closed)).await {
-            Some(v) => v,
-            None => false,
-        };
+        let go_on: bool = ctl
+            .stop
+            .race(futures_lite::future::or(tick, closed))
+            .await
+            .unwrap_or_default();
         if !go_on {
             break;
         }

@@ -70,7 +70,7 @@ pub fn check(executors: usize) -> Result<(), String> {
     // SAFETY: getrlimit fills the struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } == 0
         && lim.rlim_cur != libc::RLIM_INFINITY
-        && (lim.rlim_cur as u64) < need
+        && lim.rlim_cur < need
     {
         return Err(format!(
             "locked-memory limit too low: RLIMIT_MEMLOCK is {} bytes, need {need}; raise it with ulimit -l, docker run --ulimit memlock=-1:-1 or compose ulimits.memlock",
