@@ -5,4 +5,6 @@ pub mod chunked;
 pub mod conn;
 pub mod date;
 pub mod parse;
+#[cfg(test)]
+mod proptests;
 pub mod response;
