@@ -22,13 +22,15 @@ use glommio::{LocalExecutorBuilder, Placement, Shares};
 use crate::api::ClientService;
 use crate::config::{Config, EvictionPolicy};
 use crate::control::ControlCtx;
+use crate::dist::client::PeerClient;
 use crate::dist::listener::DistService;
+use crate::dist::membership::{Membership, Timers};
 use crate::dist::ring::Ring;
 use crate::metrics::{bump, CoreMetrics};
 use crate::mgmt::MgmtService;
 use crate::node::{now_ms, CoreCtx, NodeShared};
 use crate::runtime::accept::accept_loop;
-use crate::runtime::dispatch::Dispatcher;
+use crate::runtime::dispatch::{new_peer_map, Dispatcher, Handled, PeerMap};
 use crate::runtime::msg::{Msg, Op, Reply};
 use crate::runtime::preflight::{self, IO_MEMORY};
 use crate::runtime::sockets::bind_shared;
@@ -105,7 +107,10 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
     let node = NodeShared::new(config, api_addr, mgmt_addr, dist_addr, advertise);
     let mesh: MeshBuilder<Msg, _> = MeshBuilder::full(cores + 1, 1024);
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
-    let members = vec![node.config.node_id.clone()];
+    let membership = new_membership(&node);
+    let peer_map = new_peer_map(cores + 1);
+    // id@ seeds are ring members from the start (cluster.md §1).
+    let members = membership.ring_members();
 
     for (i, fd) in api_fds.into_iter().enumerate() {
         let cpu = node.config.data_cpus()[i];
@@ -113,6 +118,7 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
         let mesh = mesh.clone();
         let ready = ready_tx.clone();
         let members = members.clone();
+        let peer_map = peer_map.clone();
         std::thread::Builder::new()
             .name(format!("data-{i}"))
             .spawn(move || {
@@ -123,7 +129,7 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
                         return;
                     }
                 };
-                ex.run(data_core(i, cpu, node, mesh, fd, members, ready));
+                ex.run(data_core(i, cpu, node, mesh, fd, members, peer_map, ready));
             })
             .expect("spawn data core thread");
     }
@@ -142,7 +148,9 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
                         return;
                     }
                 };
-                ex.run(control_core(node, mesh, mfd, dfd, members, ready));
+                ex.run(control_core(
+                    node, mesh, mfd, dfd, membership, peer_map, ready,
+                ));
             })
             .expect("spawn control thread");
     }
@@ -155,6 +163,53 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
         }
     }
     Ok(NodeHandle { node })
+}
+
+/// Joins the core mesh. glommio 0.9's shared-channel `connect` waits for the
+/// peer without any cross-thread wake-up: an executor parked with no timer
+/// armed never notices the peer connected. A 1 ms ticker keeps the reactor
+/// cycling until the join completes.
+async fn join_mesh(
+    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
+) -> (
+    glommio::channels::channel_mesh::Senders<Msg>,
+    glommio::channels::channel_mesh::Receivers<Msg>,
+) {
+    let joined = Rc::new(Cell::new(false));
+    let flag = joined.clone();
+    glommio::spawn_local(async move {
+        while !flag.get() {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .detach();
+    let r = mesh.join().await.expect("join core mesh");
+    joined.set(true);
+    r
+}
+
+fn new_membership(node: &NodeShared) -> Membership {
+    let cfg = &node.config;
+    let timers = Timers {
+        heartbeat_ms: cfg.heartbeat.as_millis() as u64,
+        suspicion_mult: u64::from(cfg.suspicion_mult),
+        gossip_ms: cfg.gossip_interval.as_millis() as u64,
+        indirect_k: cfg.indirect_probe_k,
+    };
+    let seeds: Vec<(Option<String>, String)> = cfg
+        .seeds
+        .iter()
+        .map(|s| (s.id.clone(), s.addr.to_string()))
+        .collect();
+    let incarnation = now_ms();
+    Membership::new(
+        &cfg.node_id,
+        &node.advertise,
+        incarnation,
+        timers,
+        &seeds,
+        incarnation ^ u64::from(std::process::id()).rotate_left(32),
+    )
 }
 
 fn executor_error(cpu: usize, e: &str) -> String {
@@ -185,6 +240,7 @@ async fn data_core(
     mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
     fd: RawFd,
     members: Vec<String>,
+    peer_map: PeerMap,
     ready: crossbeam_channel::Sender<Ready>,
 ) {
     let ex = glommio::executor();
@@ -203,7 +259,7 @@ async fn data_core(
         glommio::Latency::NotImportant,
         "background",
     );
-    let (senders, receivers) = mesh.join().await.expect("join core mesh");
+    let (senders, receivers) = join_mesh(mesh).await;
     let cfg = &node.config;
     let cores = cfg.cores;
     let capacity_items = core_capacity(cfg.capacity, cores, id);
@@ -220,11 +276,11 @@ async fn data_core(
         id,
         cpu,
         cores,
-        ring: RefCell::new(Rc::new(Ring::new(&members, cfg.replication))),
+        ring: RefCell::new(Arc::new(Ring::new(&members, cfg.replication))),
         shard: RefCell::new(shard),
         hlc: RefCell::new(Hlc::new()),
         metrics: CoreMetrics::default(),
-        dispatch: Dispatcher::new(senders),
+        dispatch: Dispatcher::new(senders, id, &peer_map).await,
         listener_stop: StopSignal::new(),
         capacity_items,
         node: node.clone(),
@@ -232,7 +288,7 @@ async fn data_core(
     let handler_ctx = ctx.clone();
     ctx.dispatch.spawn_receivers(
         receivers,
-        Rc::new(move |op: Op| handler_ctx.execute(op)),
+        Rc::new(move |op: Op| Handled::Now(handler_ctx.execute(op))),
         mesh_tq,
     );
     // Warm the timer (glommio 0.9.0: the first sleep can take tens of ms).
@@ -282,13 +338,13 @@ async fn expiry_loop(ctx: Rc<CoreCtx>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn control_core(
     node: Arc<NodeShared>,
     mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
     mgmt_fd: RawFd,
     dist_fd: RawFd,
-    members: Vec<String>,
+    membership: Membership,
+    peer_map: PeerMap,
     ready: crossbeam_channel::Sender<Ready>,
 ) {
     let ex = glommio::executor();
@@ -302,14 +358,20 @@ async fn control_core(
         glommio::Latency::Matters(Duration::from_millis(1)),
         "peer",
     );
-    let (senders, receivers) = mesh.join().await.expect("join core mesh");
+    let (senders, receivers) = join_mesh(mesh).await;
     let cfg = &node.config;
     let ctl = Rc::new(ControlCtx {
         cores: cfg.cores,
-        dispatch: Dispatcher::new(senders),
+        dispatch: Dispatcher::new(senders, cfg.cores, &peer_map).await,
         dist: Default::default(),
-        ring: RefCell::new(Rc::new(Ring::new(&members, cfg.replication))),
-        incarnation: now_ms(),
+        ring: RefCell::new(Arc::new(Ring::new(
+            &membership.ring_members(),
+            cfg.replication,
+        ))),
+        incarnation: membership.incarnation(),
+        members: RefCell::new(membership),
+        peers: PeerClient::new(cfg.auth_token.as_deref()),
+        subscribers: Default::default(),
         stop: StopSignal::new(),
         mgmt_conns: Cell::new(0),
         dist_conns: Cell::new(0),
@@ -318,8 +380,23 @@ async fn control_core(
         requests: Default::default(),
         node: node.clone(),
     });
-    ctl.dispatch
-        .spawn_receivers(receivers, Rc::new(|_op: Op| Reply::Count(0)), peer_tq);
+    let job_ctl = ctl.clone();
+    ctl.dispatch.spawn_receivers(
+        receivers,
+        Rc::new(move |op: Op| {
+            let ctl = job_ctl.clone();
+            match op {
+                Op::Replicate(jobs) => Handled::Later(Box::pin(async move {
+                    Reply::WriteDone(ctl.replicate(jobs).await)
+                })),
+                Op::RemoteRead(jobs) => Handled::Later(Box::pin(async move {
+                    Reply::ReadDone(ctl.remote_read(jobs).await)
+                })),
+                _ => Handled::Now(Reply::Count(0)),
+            }
+        }),
+        peer_tq,
+    );
     glommio::timer::sleep(Duration::from_millis(1)).await;
     // SAFETY: fds are listening sockets bound on the main thread.
     let mgmt = unsafe { TcpListener::from_raw_fd(mgmt_fd) };
@@ -353,6 +430,20 @@ async fn control_core(
     )
     .expect("spawn dist listener")
     .detach();
+    for task in [ctl.clone().join()] {
+        glommio::spawn_local_into(task, peer_tq)
+            .expect("spawn join")
+            .detach();
+    }
+    glommio::spawn_local_into(ctl.clone().probe_loop(), peer_tq)
+        .expect("spawn probe loop")
+        .detach();
+    glommio::spawn_local_into(ctl.clone().gossip_loop(), peer_tq)
+        .expect("spawn gossip loop")
+        .detach();
+    glommio::spawn_local_into(ctl.clone().tick_loop(), peer_tq)
+        .expect("spawn membership timers")
+        .detach();
     let _ = ready.send(Ready::Ok);
     // Wait for the first signal (the signal thread sets the flag).
     while !node.shutdown_requested.load(Ordering::Acquire) {
@@ -370,7 +461,7 @@ fn adjust(c: &Cell<u64>, d: i64) -> u64 {
 
 /// The shutdown order of ops.md §6 (single node: steps 4 and 5 have nothing
 /// to hand off yet).
-async fn shutdown(ctl: &ControlCtx) {
+async fn shutdown(ctl: &Rc<ControlCtx>) {
     let cfg = &ctl.node.config;
     let start = Instant::now();
     let deadline = start + cfg.shutdown_timeout;
@@ -397,7 +488,8 @@ async fn shutdown(ctl: &ControlCtx) {
         glommio::timer::sleep(Duration::from_millis(20)).await;
     }
     log::info!("shutdown step 4: no hints or hand-off pending");
-    log::info!("shutdown step 5: announce left (no peers)");
+    log::info!("shutdown step 5: announcing left to the peers");
+    ctl.announce_left().await;
     log::info!("shutdown step 6: stopping background loops, closing management and dist listeners");
     ctl.stop.fire();
     glommio::timer::sleep(Duration::from_millis(10)).await;

@@ -936,14 +936,14 @@ fn evict_expire_and_clear() {
 
     for i in 0..5 {
         assert_eq!(
-            c.put(&format!("/v1/cache/te-{i}?ttl=200ms"), b"v").status,
+            c.put(&format!("/v1/cache/te-{i}?ttl=500ms"), b"v").status,
             200
         );
     }
     let written = Instant::now();
     assert_eq!(u(&get_json(&m, "/stats"), "items"), 5);
     std::thread::sleep(
-        (written + Duration::from_millis(300)).saturating_duration_since(Instant::now()),
+        (written + Duration::from_millis(600)).saturating_duration_since(Instant::now()),
     );
     let r = m.post("/trigger-expiration", b"");
     assert_eq!(r.status, 202, "{}", r.describe());

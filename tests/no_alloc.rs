@@ -16,7 +16,7 @@ use hypercache::http::parse::{parse_head, Parsed};
 use hypercache::http::response::{ConnHeader, Responder};
 use hypercache::metrics::CoreMetrics;
 use hypercache::node::{CoreCtx, NodeShared};
-use hypercache::runtime::dispatch::Dispatcher;
+use hypercache::runtime::dispatch::{new_peer_map, Dispatcher};
 use hypercache::runtime::msg::Msg;
 use hypercache::runtime::stop::StopSignal;
 use hypercache::store::{Hlc, Policy, Shard, ShardLimits};
@@ -78,7 +78,8 @@ fn get_hit_path_does_not_allocate() {
             ("HYPERCACHE_NODE_ID".to_string(), "n1".to_string()),
             ("HYPERCACHE_CORES".to_string(), "1".to_string()),
         ];
-        let config = Config::from_vars(&vars, &[0], Some("n1")).unwrap_or_else(|_| panic!("config"));
+        let config =
+            Config::from_vars(&vars, &[0], Some("n1")).unwrap_or_else(|_| panic!("config"));
         let addr = "127.0.0.1:1".parse().unwrap();
         let node = NodeShared::new(config, addr, addr, addr, "127.0.0.1:1".into());
         let mesh: MeshBuilder<Msg, _> = MeshBuilder::full(1, 16);
@@ -91,11 +92,11 @@ fn get_hit_path_does_not_allocate() {
             id: 0,
             cpu: 0,
             cores: 1,
-            ring: RefCell::new(Rc::new(Ring::new(&["n1".to_string()], 3))),
+            ring: RefCell::new(std::sync::Arc::new(Ring::new(&["n1".to_string()], 3))),
             shard: RefCell::new(Shard::new(limits, Policy::Lru, 600_000)),
             hlc: RefCell::new(Hlc::new()),
             metrics: CoreMetrics::default(),
-            dispatch: Dispatcher::new(senders),
+            dispatch: Dispatcher::new(senders, 0, &new_peer_map(1)).await,
             listener_stop: StopSignal::new(),
             capacity_items: 1000,
             node,
@@ -103,14 +104,19 @@ fn get_hit_path_does_not_allocate() {
         let svc = ClientService::new(ctx.clone());
         let mut out = Vec::with_capacity(4096);
         let mut scratch = Vec::with_capacity(4096);
-        let put = b"PUT /v1/cache/user%3A42?ttl=1h HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+        let put =
+            b"PUT /v1/cache/user%3A42?ttl=1h HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
         let before = allocs();
         assert_eq!(one(&svc, put, &mut out, &mut scratch).await, 200);
         // The counter works: storing a new entry allocates its key+value box.
-        assert!(allocs() > before, "allocation counter did not count the PUT");
+        assert!(
+            allocs() > before,
+            "allocation counter did not count the PUT"
+        );
 
         let raw = b"GET /v1/cache/user%3A42 HTTP/1.1\r\nHost: x\r\n\r\n";
-        let json = b"GET /v1/cache/user%3A42 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n";
+        let json =
+            b"GET /v1/cache/user%3A42 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n";
         for req in [&raw[..], &json[..]] {
             // Warm up: buffers grow to their working size, date cache fills.
             for _ in 0..100 {

@@ -7,6 +7,7 @@ use std::io::Write;
 use base64::Engine;
 use serde::Deserialize;
 
+use super::coord::{read_failed_msg, ReadResult};
 use super::envelope::{self, ItemView};
 use super::keys::check_key;
 use super::ClientService;
@@ -57,6 +58,8 @@ enum Out {
     Found(OwnedItem),
     Missing,
     Written,
+    /// A cluster error (QUORUM_FAILED, NO_OWNERS): code and text.
+    Cluster(&'static str, String),
 }
 
 impl ClientService {
@@ -97,6 +100,55 @@ impl ClientService {
         replies
     }
 
+    /// Runs grouped writes: locally per core (single node) or coordinated
+    /// through the owners (cluster).
+    async fn apply_writes(&self, groups: Vec<Vec<PutItem>>, outs: &mut [Out], delete: bool) {
+        if self.is_cluster() {
+            let mut items = Vec::new();
+            for g in groups {
+                for p in g {
+                    match self.cluster_owners(p.hash) {
+                        Some(o) if !o.is_empty() => items.push((p, o)),
+                        _ => outs[p.idx] = no_owners_out(),
+                    }
+                }
+            }
+            for o in self.coordinate_writes(items, delete).await {
+                outs[o.idx] = if o.ok {
+                    Out::Written
+                } else {
+                    Out::Cluster(
+                        "QUORUM_FAILED",
+                        format!(
+                            "write consistency not achieved: {} of {} required owner acks",
+                            o.acks, o.needed
+                        ),
+                    )
+                };
+            }
+            return;
+        }
+        let ops = groups
+            .into_iter()
+            .map(|g| {
+                (!g.is_empty()).then(|| {
+                    if delete {
+                        Op::BatchDelete(g)
+                    } else {
+                        Op::BatchPut(g)
+                    }
+                })
+            })
+            .collect();
+        for reply in self.fan_out(ops).await {
+            if let Reply::Versions(v) = reply {
+                for (idx, _, _) in v {
+                    outs[idx] = Out::Written;
+                }
+            }
+        }
+    }
+
     fn group<T>(&self) -> Vec<Vec<T>> {
         (0..self.ctx.cores).map(|_| Vec::new()).collect()
     }
@@ -125,14 +177,35 @@ impl ClientService {
                 }
             }
         }
-        let ops = groups
-            .into_iter()
-            .map(|g| (!g.is_empty()).then_some(Op::BatchGet(g)))
-            .collect();
-        for reply in self.fan_out(ops).await {
-            if let Reply::Items(items) = reply {
-                for (idx, it) in items {
-                    outs[idx] = it.map_or(Out::Missing, Out::Found);
+        if self.is_cluster() {
+            let mut reads = Vec::new();
+            for g in groups {
+                for k in g {
+                    match self.cluster_owners(k.hash) {
+                        Some(o) if !o.is_empty() => reads.push((k.idx, k.hash, k.key, o)),
+                        _ => outs[k.idx] = no_owners_out(),
+                    }
+                }
+            }
+            for (idx, res) in self.coordinate_reads(reads).await {
+                outs[idx] = match res {
+                    ReadResult::Found(i) => Out::Found(i),
+                    ReadResult::NotFound => Out::Missing,
+                    ReadResult::Failed(a, b) => {
+                        Out::Cluster("QUORUM_FAILED", read_failed_msg(a, b))
+                    }
+                };
+            }
+        } else {
+            let ops = groups
+                .into_iter()
+                .map(|g| (!g.is_empty()).then_some(Op::BatchGet(g)))
+                .collect();
+            for reply in self.fan_out(ops).await {
+                if let Reply::Items(items) = reply {
+                    for (idx, it) in items {
+                        outs[idx] = it.map_or(Out::Missing, Out::Found);
+                    }
                 }
             }
         }
@@ -168,6 +241,12 @@ impl ClientService {
                         b.extend_from_slice(b",\"found\":false,\"error\":");
                         json_str(b, msg);
                         b.extend_from_slice(b",\"code\":\"BAD_REQUEST\"");
+                    }
+                    Out::Cluster(code, msg) => {
+                        b.extend_from_slice(b",\"found\":false,\"error\":");
+                        json_str(b, msg);
+                        b.extend_from_slice(b",\"code\":");
+                        json_str(b, code);
                     }
                     _ => {
                         bump(&m.misses, 1);
@@ -227,20 +306,12 @@ impl ClientService {
                 key: key.as_bytes().to_vec(),
                 value,
                 ttl_ms,
+                store: true,
+                observe: 0,
             });
             outs.push(Out::Pending);
         }
-        let ops = groups
-            .into_iter()
-            .map(|g| (!g.is_empty()).then_some(Op::BatchPut(g)))
-            .collect();
-        for reply in self.fan_out(ops).await {
-            if let Reply::Versions(v) = reply {
-                for (idx, _) in v {
-                    outs[idx] = Out::Written;
-                }
-            }
-        }
+        self.apply_writes(groups, &mut outs, false).await;
         let m = &self.ctx.metrics;
         let node = self.ctx.node.node_id();
         r.json(200, &[], |b| {
@@ -261,6 +332,16 @@ impl ClientService {
                         });
                     }
                     Out::Invalid(msg) => write_item_error(b, "stored", msg),
+                    Out::Cluster(code, msg) => {
+                        let _ = write!(b, ",\"stored\":false,");
+                        self.with_owners(xxhash64(key.as_bytes(), 0), |o| {
+                            envelope::write_owners(b, o)
+                        });
+                        b.extend_from_slice(b",\"error\":");
+                        json_str(b, msg);
+                        b.extend_from_slice(b",\"code\":");
+                        json_str(b, code);
+                    }
                     _ => write_item_error(b, "stored", "internal error: item not applied"),
                 }
                 b.push(b'}');
@@ -280,32 +361,26 @@ impl ClientService {
             return;
         }
         let mut outs: Vec<Out> = Vec::with_capacity(keys.len());
-        let mut groups = self.group::<KeyRef>();
+        let mut groups = self.group::<PutItem>();
         for (idx, k) in keys.iter().enumerate() {
             match check_key(k) {
                 Err(e) => outs.push(Out::Invalid(e.message())),
                 Ok(()) => {
                     let hash = xxhash64(k.as_bytes(), 0);
-                    groups[shard_for(hash, self.ctx.cores)].push(KeyRef {
+                    groups[shard_for(hash, self.ctx.cores)].push(PutItem {
                         idx,
                         hash,
                         key: k.as_bytes().to_vec(),
+                        value: Vec::new(),
+                        ttl_ms: 0,
+                        store: true,
+                        observe: 0,
                     });
                     outs.push(Out::Pending);
                 }
             }
         }
-        let ops = groups
-            .into_iter()
-            .map(|g| (!g.is_empty()).then_some(Op::BatchDelete(g)))
-            .collect();
-        for reply in self.fan_out(ops).await {
-            if let Reply::Versions(v) = reply {
-                for (idx, _) in v {
-                    outs[idx] = Out::Written;
-                }
-            }
-        }
+        self.apply_writes(groups, &mut outs, true).await;
         let m = &self.ctx.metrics;
         let node = self.ctx.node.node_id();
         r.json(200, &[], |b| {
@@ -325,6 +400,16 @@ impl ClientService {
                         });
                     }
                     Out::Invalid(msg) => write_item_error(b, "deleted", msg),
+                    Out::Cluster(code, msg) => {
+                        let _ = write!(b, ",\"deleted\":false,");
+                        self.with_owners(xxhash64(k.as_bytes(), 0), |o| {
+                            envelope::write_owners(b, o)
+                        });
+                        b.extend_from_slice(b",\"error\":");
+                        json_str(b, msg);
+                        b.extend_from_slice(b",\"code\":");
+                        json_str(b, code);
+                    }
                     _ => write_item_error(b, "deleted", "internal error: item not applied"),
                 }
                 b.push(b'}');
@@ -334,6 +419,13 @@ impl ClientService {
             b.push(b'}');
         });
     }
+}
+
+fn no_owners_out() -> Out {
+    Out::Cluster(
+        "NO_OWNERS",
+        "no ring owners for key (cluster initializing?)".into(),
+    )
 }
 
 /// `,"<flag>":false,"error":..,"code":..` for an item that failed validation.

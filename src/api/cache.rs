@@ -4,6 +4,7 @@
 //! hit copies the value from the shard into the output buffer and allocates
 //! nothing. A key of another core costs one mesh round trip.
 
+use super::coord::ReadResult;
 use super::envelope::{self, ItemView};
 use super::keys::{decode_path_key, MAX_KEY};
 use super::ClientService;
@@ -72,6 +73,41 @@ impl ClientService {
         let hash = xxhash64(key, 0);
         let core = shard_for(hash, self.ctx.cores);
         let m = &self.ctx.metrics;
+        if let Some(owners) = self.cluster_owners(hash) {
+            if owners.is_empty() {
+                return super::coord::no_owners(r);
+            }
+            let res = self
+                .coordinate_reads(vec![(0, hash, key.to_vec(), owners)])
+                .await
+                .pop()
+                .map(|(_, res)| res);
+            match res {
+                Some(ReadResult::Found(item)) => {
+                    let view = ItemView {
+                        value: &item.value,
+                        len: item.len,
+                        version: item.version,
+                        origin: &item.origin,
+                        expires_at_ms: item.expires_at_ms,
+                    };
+                    self.write_found(key, hash, &view, json, head, r);
+                    bump(&m.hits, 1);
+                }
+                Some(ReadResult::Failed(got, need)) => {
+                    r.error(
+                        503,
+                        "QUORUM_FAILED",
+                        &super::coord::read_failed_msg(got, need),
+                    );
+                }
+                _ => {
+                    bump(&m.misses, 1);
+                    r.error(404, "NOT_FOUND", "key not found");
+                }
+            }
+            return;
+        }
         if core == self.ctx.id {
             let mut shard = self.ctx.shard.borrow_mut();
             if let Some(item) = shard.get(hash, key, now_ms()) {
@@ -116,8 +152,27 @@ impl ClientService {
         };
         let hash = xxhash64(key, 0);
         let core = shard_for(hash, self.ctx.cores);
-        if core == self.ctx.id {
-            self.ctx.put_local(hash, key, body, ttl_ms);
+        if let Some(owners) = self.cluster_owners(hash) {
+            if owners.is_empty() {
+                return super::coord::no_owners(r);
+            }
+            let item = PutItem {
+                idx: 0,
+                hash,
+                key: key.to_vec(),
+                value: body.to_vec(),
+                ttl_ms,
+                store: false,
+                observe: 0,
+            };
+            let out = self.coordinate_writes(vec![(item, owners)], false).await;
+            match out.first() {
+                Some(o) if o.ok => {}
+                Some(o) => return super::coord::write_failed(r, o),
+                None => return r.error(500, "INTERNAL", "internal error: write not coordinated"),
+            }
+        } else if core == self.ctx.id {
+            self.ctx.put_local(hash, key, body, ttl_ms, true, 0);
         } else {
             let op = Op::Put(PutItem {
                 idx: 0,
@@ -125,6 +180,8 @@ impl ClientService {
                 key: key.to_vec(),
                 value: body.to_vec(),
                 ttl_ms,
+                store: true,
+                observe: 0,
             });
             self.ctx.on_core(core, op).await;
         }
@@ -144,12 +201,33 @@ impl ClientService {
         };
         let hash = xxhash64(key, 0);
         let core = shard_for(hash, self.ctx.cores);
-        if core == self.ctx.id {
-            self.ctx.delete_local(hash, key);
+        if let Some(owners) = self.cluster_owners(hash) {
+            if owners.is_empty() {
+                return super::coord::no_owners(r);
+            }
+            let item = PutItem {
+                idx: 0,
+                hash,
+                key: key.to_vec(),
+                value: Vec::new(),
+                ttl_ms: 0,
+                store: false,
+                observe: 0,
+            };
+            let out = self.coordinate_writes(vec![(item, owners)], true).await;
+            match out.first() {
+                Some(o) if o.ok => {}
+                Some(o) => return super::coord::write_failed(r, o),
+                None => return r.error(500, "INTERNAL", "internal error: delete not coordinated"),
+            }
+        } else if core == self.ctx.id {
+            self.ctx.delete_local(hash, key, true, 0);
         } else {
             let op = Op::Delete {
                 hash,
                 key: key.to_vec(),
+                store: true,
+                observe: 0,
             };
             self.ctx.on_core(core, op).await;
         }

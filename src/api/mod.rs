@@ -7,6 +7,7 @@
 pub mod auth;
 mod batch;
 mod cache;
+mod coord;
 pub mod envelope;
 pub mod keys;
 pub mod ttl;
@@ -158,9 +159,27 @@ impl ClientService {
         }
     }
 
+    /// Owner ids of a key when this node does not serve it alone; None means
+    /// the ring is just this node (the local fast path, no allocation).
+    pub fn cluster_owners(&self, hash: u64) -> Option<Vec<String>> {
+        let ring = self.ctx.ring.borrow();
+        if ring.len() == 1 && ring.members()[0] == self.ctx.node.node_id() {
+            return None;
+        }
+        let mut idx = self.owners_buf.borrow_mut();
+        ring.owners_into(hash, &mut idx);
+        Some(idx.iter().map(|&i| ring.member(i).to_string()).collect())
+    }
+
+    /// More than this node in the ring: writes and reads go through owners.
+    pub fn is_cluster(&self) -> bool {
+        let ring = self.ctx.ring.borrow();
+        !(ring.len() == 1 && ring.members()[0] == self.ctx.node.node_id())
+    }
+
     /// Owners of a key hash as ids, primary first.
     pub fn with_owners<T>(&self, hash: u64, f: impl FnOnce(&[&str]) -> T) -> T {
-        let ring = self.ctx.ring.borrow().clone();
+        let ring = self.ctx.ring.borrow();
         let mut idx = self.owners_buf.borrow_mut();
         ring.owners_into(hash, &mut idx);
         let mut names: [&str; 16] = [""; 16];

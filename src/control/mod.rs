@@ -4,10 +4,16 @@
 //! the cluster issue) membership and replication. Collects per-core figures
 //! from the data cores by message.
 
+pub mod cluster;
+pub mod read;
+pub mod replicate;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::dist::client::PeerClient;
+use crate::dist::membership::Membership;
 use crate::dist::ring::Ring;
 use crate::metrics::dist::{idx, DistMetrics, N};
 use crate::metrics::{self, CoreSnapshot};
@@ -21,7 +27,12 @@ pub struct ControlCtx {
     pub dispatch: Rc<Dispatcher>,
     pub cores: usize,
     pub dist: DistMetrics,
-    pub ring: RefCell<Rc<Ring>>,
+    pub ring: RefCell<std::sync::Arc<Ring>>,
+    /// SWIM membership (pure state machine; `cluster.rs` drives it).
+    pub members: RefCell<Membership>,
+    pub peers: PeerClient,
+    /// `/cluster/events` streams waiting for membership changes.
+    pub subscribers: RefCell<Vec<glommio::channels::local_channel::LocalSender<()>>>,
     /// Incarnation of this node: start time in ms, so a restart is higher.
     pub incarnation: u64,
     /// Fired at shutdown step 6: management and dist listeners close,
@@ -72,11 +83,13 @@ impl ControlCtx {
             .collect()
     }
 
-    /// Starts draining (idempotent); logs and counts the first time.
-    pub fn drain(&self) {
+    /// Starts draining (idempotent); logs and counts the first time, and
+    /// leaves the cluster (cluster.md §11).
+    pub fn drain(self: &Rc<Self>) {
         if self.node.start_drain() {
             self.dist.set(idx("Drains"), 1);
             log::info!("drain started: writes now answer 503 DRAINING, /health answers 503");
+            self.leave();
         }
     }
 
@@ -88,7 +101,8 @@ impl ControlCtx {
         v[idx("VersionTieBreaks")] += total.version_tie_breaks;
         v[idx("TombstonesActive")] = total.tombstones;
         v[idx("TombstonesPurged")] += total.tombstones_purged;
-        v[idx("MembersAlive")] = self.ring.borrow().len() as u64;
+        self.membership_values(&mut v);
+        v[idx("TombstonesActive")] = total.tombstones;
         v
     }
 

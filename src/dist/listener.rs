@@ -1,16 +1,26 @@
-//! The dist listener (cluster.md §12). This node answers `/health` (the
-//! probe target) and `/dist/drain`; the replication routes arrive with the
-//! cluster issue and answer 404 until then.
+//! The dist listener (cluster.md §12): peer routes on the control core.
+//!
+//! Every data route answers from the local store only (the owning data core,
+//! reached over the mesh) and validates its input before anything changes: a
+//! bad body or parameter is a 4xx and touches no shard.
 
 use std::rc::Rc;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::api::auth::Auth;
+use crate::api::keys::{check_key, form_decode, query_param};
 use crate::api::{draining_health, unauthorized};
 use crate::control::ControlCtx;
+use crate::dist::hash::xxhash64;
+use crate::dist::membership::Entry as Member;
+use crate::dist::wire::{self, BatchGetReq, BatchReq, GetResp, SetReq};
 use crate::http::conn::Service;
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Hv, Responder, TEXT};
+use crate::node::{now_ms, shard_for};
+use crate::runtime::msg::{ApplyStatus, Entry, KeyRef, Op, Reply};
 
 /// Dist bodies may be larger than client ones (cluster.md §12.1).
 pub const MAX_DIST_BODY: u64 = 17 << 20;
@@ -20,16 +30,335 @@ pub struct DistService {
     auth: Auth,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Health,
     Drain,
+    Set,
+    Get,
+    Del,
+    Probe,
+    Gossip,
+    Batch,
+    BatchGet,
 }
+
+/// (path, route, method, Allow)
+const ROUTES: &[(&str, Route, Method, &str)] = &[
+    ("/health", Route::Health, Method::Get, "GET, HEAD"),
+    ("/dist/drain", Route::Drain, Method::Post, "POST"),
+    ("/internal/set", Route::Set, Method::Post, "POST"),
+    ("/internal/cache/set", Route::Set, Method::Post, "POST"),
+    ("/internal/get", Route::Get, Method::Get, "GET, HEAD"),
+    ("/internal/cache/get", Route::Get, Method::Get, "GET, HEAD"),
+    ("/internal/del", Route::Del, Method::Delete, "DELETE"),
+    (
+        "/internal/cache/remove",
+        Route::Del,
+        Method::Delete,
+        "DELETE",
+    ),
+    ("/internal/probe", Route::Probe, Method::Get, "GET, HEAD"),
+    ("/internal/gossip", Route::Gossip, Method::Post, "POST"),
+    ("/internal/batch", Route::Batch, Method::Post, "POST"),
+    ("/internal/batch/get", Route::BatchGet, Method::Post, "POST"),
+];
 
 impl DistService {
     pub fn new(ctl: Rc<ControlCtx>) -> DistService {
         DistService {
             auth: Auth::new(ctl.node.config.auth_token.as_deref()),
             ctl,
+        }
+    }
+}
+
+fn bad(r: &mut Responder<'_>, msg: &str) {
+    r.error(400, "BAD_REQUEST", msg);
+}
+
+fn ok_json(r: &mut Responder<'_>, v: &impl serde::Serialize) {
+    r.json(200, &[], |b| {
+        let _ = serde_json::to_writer(b, v);
+    });
+}
+
+/// A key from a query parameter: form-decoded, UTF-8, 1..1024 bytes.
+fn query_key(query: &[u8], name: &[u8]) -> Result<String, String> {
+    let raw = query_param(query, name).ok_or("missing key")?;
+    let bytes = form_decode(raw).map_err(|e| e.message())?;
+    let key = String::from_utf8(bytes).map_err(|_| "invalid key: not valid UTF-8".to_string())?;
+    check_key(&key).map_err(|e| e.message())?;
+    Ok(key)
+}
+
+fn ack_body(s: &ApplyStatus) -> Value {
+    match s {
+        ApplyStatus::Newer(v, o) => serde_json::json!({"version": v, "origin": o}),
+        _ => serde_json::json!({}),
+    }
+}
+
+impl DistService {
+    async fn apply_one(&self, key: &str, entry: Entry) -> ApplyStatus {
+        let hash = xxhash64(key.as_bytes(), 0);
+        let core = shard_for(hash, self.ctl.cores);
+        let op = Op::Apply {
+            hash,
+            key: key.as_bytes().to_vec(),
+            entry,
+            repair: false,
+        };
+        match self.ctl.dispatch.call(core, op).await {
+            Reply::Applied(s) => s,
+            _ => ApplyStatus::Ignored,
+        }
+    }
+
+    async fn set(&self, body: &[u8], r: &mut Responder<'_>) {
+        let req: SetReq = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+        };
+        if let Err(e) = check_key(&req.key) {
+            return bad(r, &e.message());
+        }
+        if req.expiration_ms < 0 {
+            return bad(r, "invalid expiration_ms: must be >= 0");
+        }
+        let value = match wire::unb64(&req.value) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &e),
+        };
+        let now = now_ms();
+        let entry = Entry::Item {
+            value,
+            version: req.version,
+            origin: req.origin.clone(),
+            expires_at_ms: if req.expiration_ms > 0 {
+                now + req.expiration_ms as u64
+            } else {
+                0
+            },
+        };
+        let status = self.apply_one(&req.key, entry).await;
+        let _ = req.replicate; // our nodes always send false; see docs/cluster.md
+        ok_json(r, &ack_body(&status));
+    }
+
+    async fn del(&self, query: &[u8], r: &mut Responder<'_>) {
+        let key = match query_key(query, b"key") {
+            Ok(k) => k,
+            Err(e) => return bad(r, &e),
+        };
+        let num = |name: &[u8]| -> Result<Option<u64>, String> {
+            match query_param(query, name) {
+                None | Some(b"") => Ok(None),
+                Some(v) => std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        format!("invalid {}: not a number", String::from_utf8_lossy(name))
+                    }),
+            }
+        };
+        let (version, deleted_at) = match (num(b"version"), num(b"deleted_at")) {
+            (Ok(v), Ok(d)) => (v, d),
+            (Err(e), _) | (_, Err(e)) => return bad(r, &e),
+        };
+        match query_param(query, b"replicate") {
+            None | Some(b"true" | b"false" | b"") => {}
+            Some(_) => return bad(r, "invalid replicate: must be true or false"),
+        }
+        let origin = query_param(query, b"origin")
+            .and_then(|o| form_decode(o).ok())
+            .map(|o| String::from_utf8_lossy(&o).into_owned())
+            .unwrap_or_default();
+        let entry = Entry::Tombstone {
+            version: version.unwrap_or(0),
+            origin,
+            deleted_at_ms: deleted_at.unwrap_or_else(now_ms),
+        };
+        let status = self.apply_one(&key, entry).await;
+        ok_json(r, &ack_body(&status));
+    }
+
+    async fn get(&self, query: &[u8], r: &mut Responder<'_>) {
+        let key = match query_key(query, b"key") {
+            Ok(k) => k,
+            Err(e) => return bad(r, &e),
+        };
+        let hash = xxhash64(key.as_bytes(), 0);
+        let core = shard_for(hash, self.ctl.cores);
+        let op = Op::Lookup {
+            hash,
+            key: key.as_bytes().to_vec(),
+        };
+        let Reply::Lookup(l) = self.ctl.dispatch.call(core, op).await else {
+            return r.error(500, "INTERNAL", "internal error: lookup failed");
+        };
+        let (found, item, tombstone) = wire::lookup_to_wire(&key, &l, now_ms());
+        ok_json(
+            r,
+            &GetResp {
+                found,
+                item,
+                tombstone,
+            },
+        );
+    }
+
+    async fn batch(&self, body: &[u8], r: &mut Responder<'_>) {
+        let req: BatchReq = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+        };
+        let repair = matches!(req.reason.as_str(), "ae" | "repair");
+        let now = now_ms();
+        let mut results: Vec<wire::BatchResult> = req
+            .items
+            .iter()
+            .map(|it| wire::BatchResult {
+                key: it.key.clone(),
+                status: "invalid".into(),
+                version: None,
+                origin: None,
+                error: None,
+            })
+            .collect();
+        let mut groups: Vec<Vec<(usize, u64, Vec<u8>, Entry)>> =
+            (0..self.ctl.cores).map(|_| Vec::new()).collect();
+        for (i, it) in req.items.iter().enumerate() {
+            let entry = check_key(&it.key)
+                .map_err(|e| e.message())
+                .and_then(|_| wire::batch_item_to_entry(it, now));
+            match entry {
+                Ok(e) => {
+                    let hash = xxhash64(it.key.as_bytes(), 0);
+                    groups[shard_for(hash, self.ctl.cores)].push((
+                        i,
+                        hash,
+                        it.key.as_bytes().to_vec(),
+                        e,
+                    ));
+                }
+                Err(e) => results[i].error = Some(e),
+            }
+        }
+        let mut tickets = Vec::new();
+        for (core, items) in groups.into_iter().enumerate() {
+            if !items.is_empty() {
+                tickets.push(
+                    self.ctl
+                        .dispatch
+                        .send(core, Op::ApplyBatch { items, repair })
+                        .await,
+                );
+            }
+        }
+        for t in tickets {
+            if let Reply::AppliedBatch(v) = t.await {
+                for (i, s) in v {
+                    let res = &mut results[i];
+                    match s {
+                        ApplyStatus::Applied => res.status = "applied".into(),
+                        ApplyStatus::Ignored => res.status = "ignored".into(),
+                        ApplyStatus::Newer(v, o) => {
+                            res.status = "ignored".into();
+                            res.version = Some(v);
+                            res.origin = Some(o);
+                        }
+                    }
+                }
+            }
+        }
+        ok_json(r, &wire::BatchResp { results });
+    }
+
+    async fn batch_get(&self, body: &[u8], r: &mut Responder<'_>) {
+        let req: BatchGetReq = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+        };
+        let now = now_ms();
+        let mut results: Vec<wire::BatchGetResult> = req
+            .keys
+            .iter()
+            .map(|k| wire::BatchGetResult {
+                key: k.clone(),
+                found: false,
+                item: None,
+                tombstone: None,
+                error: None,
+            })
+            .collect();
+        let mut groups: Vec<Vec<KeyRef>> = (0..self.ctl.cores).map(|_| Vec::new()).collect();
+        for (i, k) in req.keys.iter().enumerate() {
+            match check_key(k) {
+                Ok(()) => {
+                    let hash = xxhash64(k.as_bytes(), 0);
+                    groups[shard_for(hash, self.ctl.cores)].push(KeyRef {
+                        idx: i,
+                        hash,
+                        key: k.as_bytes().to_vec(),
+                    });
+                }
+                Err(e) => results[i].error = Some(e.message()),
+            }
+        }
+        let mut tickets = Vec::new();
+        for (core, keys) in groups.into_iter().enumerate() {
+            if !keys.is_empty() {
+                tickets.push(self.ctl.dispatch.send(core, Op::LookupBatch(keys)).await);
+            }
+        }
+        for t in tickets {
+            if let Reply::Lookups(v) = t.await {
+                for (i, l) in v {
+                    let (found, item, tomb) = wire::lookup_to_wire(&req.keys[i], &l, now);
+                    results[i].found = found;
+                    results[i].item = item;
+                    results[i].tombstone = tomb;
+                }
+            }
+        }
+        ok_json(r, &wire::BatchGetResp { results });
+    }
+
+    async fn gossip(&self, body: &[u8], r: &mut Responder<'_>) {
+        let raw: Vec<Value> = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+        };
+        // Entries with an unknown state or bad shape are skipped, not fatal.
+        let entries: Vec<Member> = raw
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect();
+        self.ctl.merge_gossip(&entries, None);
+        let members = self.ctl.member_table();
+        ok_json(
+            r,
+            &serde_json::json!({"node": self.ctl.node.node_id(), "members": members}),
+        );
+    }
+
+    async fn probe(&self, query: &[u8], r: &mut Responder<'_>) {
+        let Some(target) = query_param(query, b"target").and_then(|t| form_decode(t).ok()) else {
+            return bad(r, "missing target");
+        };
+        let target = String::from_utf8_lossy(&target).into_owned();
+        if target.is_empty() {
+            return bad(r, "missing target");
+        }
+        let Some(addr) = self.ctl.address_of(&target) else {
+            return r.error(404, "NOT_FOUND", "unknown target");
+        };
+        if self.ctl.probe_health(&addr).await.is_some() {
+            r.send(200, Some(TEXT), &[], b"ok");
+        } else {
+            r.error(502, "PROBE_FAILED", "probe failed");
         }
     }
 }
@@ -42,11 +371,10 @@ impl Service for DistService {
     }
 
     fn family(&self, head: &Head<'_>) -> usize {
-        match head.path {
-            b"/health" => 0,
-            b"/dist/drain" => 1,
-            _ => 2,
-        }
+        ROUTES
+            .iter()
+            .position(|(p, ..)| p.as_bytes() == head.path)
+            .unwrap_or(ROUTES.len())
     }
 
     fn prepare<'b>(&self, head: &Head<'b>, r: &mut Responder<'_>) -> Option<Route> {
@@ -54,18 +382,13 @@ impl Service for DistService {
             unauthorized(r);
             return None;
         }
-        let (route, ok, allow) = match head.path {
-            b"/health" => (
-                Route::Health,
-                matches!(head.method, Method::Get | Method::Head),
-                "GET, HEAD",
-            ),
-            b"/dist/drain" => (Route::Drain, head.method == Method::Post, "POST"),
-            _ => {
-                r.error(404, "NOT_FOUND", "not found");
-                return None;
-            }
+        let Some(&(_, route, method, allow)) =
+            ROUTES.iter().find(|(p, ..)| p.as_bytes() == head.path)
+        else {
+            r.error(404, "NOT_FOUND", "not found");
+            return None;
         };
+        let ok = head.method == method || (method == Method::Get && head.method == Method::Head);
         if !ok {
             r.error_with(
                 405,
@@ -81,10 +404,11 @@ impl Service for DistService {
     async fn call<'b>(
         &self,
         route: Route,
-        _head: &Head<'b>,
-        _body: &[u8],
+        head: &Head<'b>,
+        body: &[u8],
         r: &mut Responder<'_>,
     ) -> bool {
+        let q = head.query;
         match route {
             Route::Health if self.ctl.node.is_draining() => draining_health(r),
             Route::Health => r.send(200, Some(TEXT), &[], b"ok"),
@@ -92,12 +416,19 @@ impl Service for DistService {
                 self.ctl.drain();
                 r.json(200, &[], |b| b.extend_from_slice(b"{\"draining\":true}"));
             }
+            Route::Set => self.set(body, r).await,
+            Route::Get => self.get(q, r).await,
+            Route::Del => self.del(q, r).await,
+            Route::Probe => self.probe(q, r).await,
+            Route::Gossip => self.gossip(body, r).await,
+            Route::Batch => self.batch(body, r).await,
+            Route::BatchGet => self.batch_get(body, r).await,
         }
         false
     }
 
     fn observe(&self, family: usize, status: u16, _elapsed: Duration) {
-        let route = ["/health", "/dist/drain", "other"][family.min(2)];
+        let route = ROUTES.get(family).map_or("other", |r| r.0);
         self.ctl.count_request("dist", route, status);
     }
 }

@@ -1,5 +1,8 @@
-//! Cluster: hashing, the ring and the peer (dist) listener.
+//! Cluster: hashing, the ring, membership, the dist protocol and listener.
 
+pub mod client;
 pub mod hash;
 pub mod listener;
+pub mod membership;
 pub mod ring;
+pub mod wire;

@@ -45,6 +45,14 @@ fn snapshot_events(ctl: &ControlCtx, members: bool) -> Vec<u8> {
     p
 }
 
+/// Registers a subscriber before the snapshots are taken, so no change in
+/// between is lost (ops.md §1.7).
+pub fn subscribe(ctl: &ControlCtx) -> glommio::channels::local_channel::LocalReceiver<()> {
+    let (tx, rx) = glommio::channels::local_channel::new_bounded(64);
+    ctl.subscribers.borrow_mut().push(tx);
+    rx
+}
+
 pub fn start(ctl: &ControlCtx, http10: bool, r: &mut Responder<'_>) {
     r.status = 200;
     let mut date = [0u8; 29];
@@ -68,14 +76,28 @@ pub fn start(ctl: &ControlCtx, http10: bool, r: &mut Responder<'_>) {
     out.extend_from_slice(&frame(&first, http10));
 }
 
-pub async fn run(ctl: &ControlCtx, stream: &mut TcpStream, http10: bool) {
+pub async fn run(
+    ctl: &ControlCtx,
+    stream: &mut TcpStream,
+    http10: bool,
+    rx: glommio::channels::local_channel::LocalReceiver<()>,
+) {
     let _ = stream.set_read_timeout(None);
     let mut probe = [0u8; 256];
+    let mut next_beat = std::time::Instant::now() + Duration::from_secs(1);
     loop {
-        // Wait one second, the client closing, or the listener stopping.
+        // Wait for the next heartbeat, a membership change, the client
+        // closing, or the listener stopping.
+        let beat_in = next_beat.saturating_duration_since(std::time::Instant::now());
         let tick = async {
-            glommio::timer::sleep(Duration::from_secs(1)).await;
-            true
+            futures_lite::future::or(
+                async {
+                    glommio::timer::sleep(beat_in).await;
+                    Some(false)
+                },
+                async { rx.recv().await.map(|_| true) },
+            )
+            .await
         };
         let closed = async {
             // Anything the client sends is ignored; EOF or an error ends the stream.
@@ -86,15 +108,31 @@ pub async fn run(ctl: &ControlCtx, stream: &mut TcpStream, http10: bool) {
                 }
             }
         };
-        let go_on: bool = ctl
+        let closed = async {
+            closed.await;
+            None
+        };
+        let what = ctl
             .stop
             .race(futures_lite::future::or(tick, closed))
             .await
-            .unwrap_or_default();
-        if !go_on {
-            break;
-        }
-        let payload = snapshot_events(ctl, false);
+            .flatten();
+        let payload = match what {
+            // Membership changed (or a subscriber fell 64 events behind: the
+            // channel closed and recv returned None → end the stream).
+            Some(true) => {
+                let mut p = Vec::new();
+                let mut data = Vec::new();
+                members_json(ctl, &mut data);
+                event(&mut p, "members", &data);
+                p
+            }
+            Some(false) => {
+                next_beat += Duration::from_secs(1);
+                snapshot_events(ctl, false)
+            }
+            None => break,
+        };
         if stream.write_all(&frame(&payload, http10)).await.is_err() {
             return;
         }

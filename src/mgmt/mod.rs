@@ -35,6 +35,11 @@ const OTHER: usize = ROUTES.len();
 
 pub struct MgmtService {
     pub ctl: Rc<ControlCtx>,
+    /// Subscriptions made by `call` before the snapshots, taken by `stream`.
+    /// Any queued one serves any stream: they are all equivalent.
+    pending_events: std::cell::RefCell<
+        std::collections::VecDeque<glommio::channels::local_channel::LocalReceiver<()>>,
+    >,
     auth: Auth,
     max_body: u64,
 }
@@ -45,6 +50,7 @@ impl MgmtService {
         MgmtService {
             auth: Auth::new(cfg.auth_token.as_deref()),
             max_body: cfg.max_body,
+            pending_events: Default::default(),
             ctl,
         }
     }
@@ -125,6 +131,9 @@ impl Service for MgmtService {
                     r.send(200, Some("text/event-stream"), &[], b"");
                     return false;
                 }
+                self.pending_events
+                    .borrow_mut()
+                    .push_back(events::subscribe(ctl));
                 events::start(ctl, head.minor == 0, r);
                 return true;
             }
@@ -157,7 +166,10 @@ impl Service for MgmtService {
     }
 
     async fn stream(&self, stream: &mut glommio::net::TcpStream, http10: bool) {
-        events::run(&self.ctl, stream, http10).await;
+        let Some(rx) = self.pending_events.borrow_mut().pop_front() else {
+            return;
+        };
+        events::run(&self.ctl, stream, http10, rx).await;
     }
 
     fn observe(&self, family: usize, status: u16, _elapsed: Duration) {

@@ -124,22 +124,32 @@ pub fn owners(ctl: &ControlCtx, query: &[u8], r: &mut Responder<'_>) {
 
 pub fn members_json(ctl: &ControlCtx, b: &mut Vec<u8>) {
     let cfg = &ctl.node.config;
+    let members: Vec<Value> = ctl
+        .member_table()
+        .into_iter()
+        .map(|m| {
+            json!({"ID": m.id, "Address": m.address, "State": m.state.as_str(),
+                   "Incarnation": m.incarnation})
+        })
+        .collect();
     let v = json!({
         "replication": cfg.replication,
         "virtualNodes": crate::dist::ring::VNODES,
-        "members": [{"ID": cfg.node_id, "Address": ctl.node.advertise, "State": "alive",
-                     "Incarnation": ctl.incarnation}],
+        "members": members,
     });
     let _ = serde_json::to_writer(b, &v);
 }
 
 pub fn heartbeat_json(ctl: &ControlCtx, b: &mut Vec<u8>) {
-    let d = &ctl.dist;
+    let mut d: Vec<u64> = (0..crate::metrics::dist::N)
+        .map(|i| ctl.dist.get(i))
+        .collect();
+    ctl.membership_values(&mut d);
     let v = json!({
-        "heartbeatSuccess": d.get(idx("HeartbeatSuccess")),
-        "heartbeatFailure": d.get(idx("HeartbeatFailure")),
-        "nodesRemoved": d.get(idx("NodesRemoved")),
-        "readPrimaryPromote": d.get(idx("ReadPrimaryPromote")),
+        "heartbeatSuccess": d[idx("HeartbeatSuccess")],
+        "heartbeatFailure": d[idx("HeartbeatFailure")],
+        "nodesRemoved": d[idx("NodesRemoved")],
+        "readPrimaryPromote": d[idx("ReadPrimaryPromote")],
     });
     let _ = serde_json::to_writer(b, &v);
 }

@@ -12,9 +12,9 @@ use super::{now_ms, NodeShared};
 use crate::dist::ring::Ring;
 use crate::metrics::{CoreMetrics, CoreSnapshot};
 use crate::runtime::dispatch::Dispatcher;
-use crate::runtime::msg::{KeyRef, Op, OwnedItem, PutItem, Reply};
+use crate::runtime::msg::{ApplyStatus, Entry, KeyRef, LookupOwned, Op, OwnedItem, PutItem, Reply};
 use crate::runtime::stop::StopSignal;
-use crate::store::{Hlc, Incoming, Item, Shard};
+use crate::store::{ApplyResult, Hlc, Incoming, Item, Lookup, Shard};
 
 /// Which data core owns a key hash. Uses the low 32 bits: ring placement
 /// depends mostly on the high bits, so a node's share of the ring still
@@ -32,7 +32,8 @@ pub struct CoreCtx {
     pub shard: RefCell<Shard>,
     pub hlc: RefCell<Hlc>,
     pub metrics: CoreMetrics,
-    pub ring: RefCell<Rc<Ring>>,
+    /// The latest ring snapshot published by the control core.
+    pub ring: RefCell<Arc<Ring>>,
     pub dispatch: Rc<Dispatcher>,
     /// Fired at shutdown step 3: stop accepting, close idle connections.
     pub listener_stop: StopSignal,
@@ -53,7 +54,22 @@ pub fn owned(item: &Item<'_>, with_value: bool) -> OwnedItem {
     }
 }
 
+fn status(r: ApplyResult) -> ApplyStatus {
+    match r {
+        ApplyResult::Applied => ApplyStatus::Applied,
+        ApplyResult::Ignored => ApplyStatus::Ignored,
+        ApplyResult::Conflict {
+            version, origin, ..
+        } => ApplyStatus::Newer(version, origin),
+    }
+}
+
 impl CoreCtx {
+    /// Index of the control core on the mesh.
+    pub fn control(&self) -> usize {
+        self.cores
+    }
+
     pub fn get_owned(&self, hash: u64, key: &[u8], with_value: bool) -> Option<OwnedItem> {
         let mut shard = self.shard.borrow_mut();
         shard
@@ -61,41 +77,115 @@ impl CoreCtx {
             .map(|i| owned(&i, with_value))
     }
 
-    /// A client write whose key this core owns: assign version and deadline.
-    pub fn put_local(&self, hash: u64, key: &[u8], value: &[u8], ttl_ms: u64) -> u64 {
+    pub fn lookup(&self, hash: u64, key: &[u8]) -> LookupOwned {
+        let mut shard = self.shard.borrow_mut();
+        match shard.lookup(hash, key, now_ms()) {
+            Lookup::Item(i) => LookupOwned::Item(owned(&i, true)),
+            Lookup::Tombstone(t) => LookupOwned::Tombstone {
+                version: t.version,
+                origin: t.origin.to_string(),
+                deleted_at_ms: t.deleted_at_ms,
+            },
+            Lookup::Absent => LookupOwned::Absent,
+        }
+    }
+
+    /// A client write of a key this core owns: assign version and deadline,
+    /// store it when this node is an owner. Returns (version, deadline).
+    pub fn put_local(
+        &self,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+        ttl_ms: u64,
+        store: bool,
+        observe: u64,
+    ) -> (u64, u64) {
         let now = now_ms();
-        let version = self.hlc.borrow_mut().next(now);
+        let version = {
+            let mut hlc = self.hlc.borrow_mut();
+            hlc.observe(observe);
+            hlc.next(now)
+        };
         let expires_at_ms = if ttl_ms > 0 { now + ttl_ms } else { 0 };
-        let incoming = Incoming::Item {
-            value,
-            version,
-            origin: self.node.node_id(),
-            expires_at_ms,
-        };
-        self.shard
-            .borrow_mut()
-            .apply(hash, key, incoming, now, false);
-        version
+        if store {
+            let incoming = Incoming::Item {
+                value,
+                version,
+                origin: self.node.node_id(),
+                expires_at_ms,
+            };
+            self.shard
+                .borrow_mut()
+                .apply(hash, key, incoming, now, false);
+        }
+        (version, expires_at_ms)
     }
 
-    pub fn delete_local(&self, hash: u64, key: &[u8]) -> u64 {
+    pub fn delete_local(&self, hash: u64, key: &[u8], store: bool, observe: u64) -> (u64, u64) {
         let now = now_ms();
-        let version = self.hlc.borrow_mut().next(now);
-        let incoming = Incoming::Tombstone {
-            version,
-            origin: self.node.node_id(),
-            deleted_at_ms: now,
+        let version = {
+            let mut hlc = self.hlc.borrow_mut();
+            hlc.observe(observe);
+            hlc.next(now)
         };
-        self.shard
-            .borrow_mut()
-            .apply(hash, key, incoming, now, false);
-        version
+        if store {
+            let incoming = Incoming::Tombstone {
+                version,
+                origin: self.node.node_id(),
+                deleted_at_ms: now,
+            };
+            self.shard
+                .borrow_mut()
+                .apply(hash, key, incoming, now, false);
+        }
+        (version, now)
     }
 
-    fn put_items(&self, items: Vec<PutItem>) -> Vec<(usize, u64)> {
+    /// Replica apply (cluster.md §4). Unversioned entries (version 0 or empty
+    /// origin, from Go senders) are versioned here.
+    pub fn apply(&self, hash: u64, key: &[u8], entry: &Entry, repair: bool) -> ApplyStatus {
+        let now = now_ms();
+        let mut hlc = self.hlc.borrow_mut();
+        let me = self.node.node_id();
+        let (version, origin) = if entry.version() == 0 || entry.origin().is_empty() {
+            (hlc.next(now), me)
+        } else {
+            hlc.observe(entry.version());
+            (entry.version(), entry.origin())
+        };
+        drop(hlc);
+        let incoming = match entry {
+            Entry::Item {
+                value,
+                expires_at_ms,
+                ..
+            } => Incoming::Item {
+                value,
+                version,
+                origin,
+                expires_at_ms: *expires_at_ms,
+            },
+            Entry::Tombstone { deleted_at_ms, .. } => Incoming::Tombstone {
+                version,
+                origin,
+                deleted_at_ms: *deleted_at_ms,
+            },
+        };
+        status(
+            self.shard
+                .borrow_mut()
+                .apply(hash, key, incoming, now, repair),
+        )
+    }
+
+    fn put_items(&self, items: Vec<PutItem>) -> Vec<(usize, u64, u64)> {
         items
             .into_iter()
-            .map(|p| (p.idx, self.put_local(p.hash, &p.key, &p.value, p.ttl_ms)))
+            .map(|p| {
+                let (v, e) = self.put_local(p.hash, &p.key, &p.value, p.ttl_ms, p.store, p.observe);
+                (p.idx, v, e)
+            })
             .collect()
     }
 
@@ -124,8 +214,41 @@ impl CoreCtx {
                 key,
                 with_value,
             } => Reply::Item(self.get_owned(hash, &key, with_value)),
-            Op::Put(p) => Reply::Written(self.put_local(p.hash, &p.key, &p.value, p.ttl_ms)),
-            Op::Delete { hash, key } => Reply::Written(self.delete_local(hash, &key)),
+            Op::Put(p) => {
+                let (v, e) = self.put_local(p.hash, &p.key, &p.value, p.ttl_ms, p.store, p.observe);
+                Reply::Written(v, e)
+            }
+            Op::Delete {
+                hash,
+                key,
+                store,
+                observe,
+            } => {
+                let (v, d) = self.delete_local(hash, &key, store, observe);
+                Reply::Written(v, d)
+            }
+            Op::Lookup { hash, key } => Reply::Lookup(self.lookup(hash, &key)),
+            Op::LookupBatch(keys) => Reply::Lookups(
+                keys.into_iter()
+                    .map(|k| (k.idx, self.lookup(k.hash, &k.key)))
+                    .collect(),
+            ),
+            Op::Apply {
+                hash,
+                key,
+                entry,
+                repair,
+            } => Reply::Applied(self.apply(hash, &key, &entry, repair)),
+            Op::ApplyBatch { items, repair } => Reply::AppliedBatch(
+                items
+                    .into_iter()
+                    .map(|(idx, hash, key, entry)| (idx, self.apply(hash, &key, &entry, repair)))
+                    .collect(),
+            ),
+            Op::RingUpdate(ring) => {
+                *self.ring.borrow_mut() = ring;
+                Reply::Count(0)
+            }
             Op::BatchGet(keys) => Reply::Items(
                 keys.into_iter()
                     .map(|KeyRef { idx, hash, key }| (idx, self.get_owned(hash, &key, true)))
@@ -134,7 +257,10 @@ impl CoreCtx {
             Op::BatchPut(items) => Reply::Versions(self.put_items(items)),
             Op::BatchDelete(keys) => Reply::Versions(
                 keys.into_iter()
-                    .map(|k| (k.idx, self.delete_local(k.hash, &k.key)))
+                    .map(|k| {
+                        let (v, d) = self.delete_local(k.hash, &k.key, k.store, k.observe);
+                        (k.idx, v, d)
+                    })
                     .collect(),
             ),
             Op::Stats => Reply::Stats(Box::new(self.snapshot())),
@@ -146,6 +272,9 @@ impl CoreCtx {
                 Reply::Count(self.metrics.connections.get())
             }
             Op::Connections => Reply::Count(self.metrics.connections.get()),
+            Op::Replicate(_) | Op::RemoteRead(_) => {
+                unreachable!("cluster jobs go to the control core")
+            }
         }
     }
 

@@ -56,9 +56,31 @@ impl Pending {
     }
 }
 
+/// How a core answers a request: at once, or after async work (the control
+/// core's replication and remote reads).
+pub enum Handled {
+    Now(Reply),
+    Later(Pin<Box<dyn Future<Output = Reply>>>),
+}
+
 pub struct Dispatcher {
     senders: Senders<Msg>,
     pending: RefCell<Pending>,
+    /// Logical core id (data cores 0..N-1, control N) -> mesh peer id. The
+    /// mesh numbers peers in the order they joined, which is not ours.
+    to_mesh: Vec<usize>,
+}
+
+/// Shared while the executors start: each writes its mesh id at its logical
+/// index, then waits until every slot is known.
+pub type PeerMap = std::sync::Arc<Vec<std::sync::atomic::AtomicUsize>>;
+
+pub fn new_peer_map(n: usize) -> PeerMap {
+    std::sync::Arc::new(
+        (0..n)
+            .map(|_| std::sync::atomic::AtomicUsize::new(usize::MAX))
+            .collect(),
+    )
 }
 
 /// A sent request; await it for the reply.
@@ -109,15 +131,19 @@ impl Drop for Ticket {
 }
 
 impl Dispatcher {
-    pub fn new(senders: Senders<Msg>) -> Rc<Dispatcher> {
+    /// Publishes this core's mesh id and waits for every other core's.
+    pub async fn new(senders: Senders<Msg>, logical: usize, map: &PeerMap) -> Rc<Dispatcher> {
+        use std::sync::atomic::Ordering;
+        map[logical].store(senders.peer_id(), Ordering::Release);
+        while map.iter().any(|m| m.load(Ordering::Acquire) == usize::MAX) {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let to_mesh = map.iter().map(|m| m.load(Ordering::Acquire)).collect();
         Rc::new(Dispatcher {
             senders,
             pending: RefCell::new(Pending::default()),
+            to_mesh,
         })
-    }
-
-    pub fn me(&self) -> usize {
-        self.senders.peer_id()
     }
 
     /// Sends `op` to core `to`; the returned ticket resolves to its reply.
@@ -128,7 +154,12 @@ impl Dispatcher {
             id,
             done: false,
         };
-        if self.senders.send_to(to, Msg::Req { id, op }).await.is_err() {
+        if self
+            .senders
+            .send_to(self.to_mesh[to], Msg::Req { id, op })
+            .await
+            .is_err()
+        {
             // Only at process teardown: the peer is gone.
             panic!("core {to} is gone: the mesh channel closed");
         }
@@ -154,7 +185,7 @@ impl Dispatcher {
     pub fn spawn_receivers(
         self: &Rc<Self>,
         mut receivers: Receivers<Msg>,
-        handle: Rc<dyn Fn(Op) -> Reply>,
+        handle: Rc<dyn Fn(Op) -> Handled>,
         tq: glommio::TaskQueueHandle,
     ) {
         for (peer, rx) in receivers.streams() {
@@ -164,10 +195,21 @@ impl Dispatcher {
                 async move {
                     while let Some(msg) = rx.recv().await {
                         match msg {
-                            Msg::Req { id, op } => {
-                                let reply = handle(op);
-                                me.reply(peer, id, reply);
-                            }
+                            Msg::Req { id, op } => match handle(op) {
+                                Handled::Now(reply) => me.reply(peer, id, reply),
+                                Handled::Later(fut) => {
+                                    let me = me.clone();
+                                    glommio::spawn_local_into(
+                                        async move {
+                                            let reply = fut.await;
+                                            me.reply(peer, id, reply);
+                                        },
+                                        tq,
+                                    )
+                                    .expect("spawn mesh job")
+                                    .detach();
+                                }
+                            },
                             Msg::Rep { id, reply } => me.complete(id, reply),
                         }
                     }

@@ -4,6 +4,9 @@
 //! shard, answered by one [`Reply`]. Payloads own their bytes (`Vec<u8>`)
 //! because they cross threads; nothing shared and mutable crosses a core.
 
+use std::sync::Arc;
+
+use crate::dist::ring::Ring;
 use crate::metrics::CoreSnapshot;
 
 /// A copy of a live item, for replies that leave the owning core.
@@ -34,6 +37,140 @@ pub struct PutItem {
     pub value: Vec<u8>,
     /// Positive TTL in ms, 0 = none.
     pub ttl_ms: u64,
+    /// Apply to the local shard (false when this node is not an owner: it
+    /// only versions the write it coordinates).
+    pub store: bool,
+    /// A newer version an owner reported: the fresh version must exceed it.
+    pub observe: u64,
+}
+
+/// A versioned entry as it travels between cores and nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Item {
+        value: Vec<u8>,
+        version: u64,
+        origin: String,
+        expires_at_ms: u64,
+    },
+    Tombstone {
+        version: u64,
+        origin: String,
+        deleted_at_ms: u64,
+    },
+}
+
+impl Entry {
+    pub fn version(&self) -> u64 {
+        match self {
+            Entry::Item { version, .. } | Entry::Tombstone { version, .. } => *version,
+        }
+    }
+    pub fn origin(&self) -> &str {
+        match self {
+            Entry::Item { origin, .. } | Entry::Tombstone { origin, .. } => origin,
+        }
+    }
+    /// LWW order (cluster.md §4): greater version, or equal version and smaller origin.
+    pub fn newer_than(&self, other: &Entry) -> bool {
+        newer(
+            self.version(),
+            self.origin(),
+            other.version(),
+            other.origin(),
+        )
+    }
+}
+
+pub fn newer(v1: u64, o1: &str, v2: u64, o2: &str) -> bool {
+    v1 > v2 || (v1 == v2 && o1.as_bytes() < o2.as_bytes())
+}
+
+/// Result of a local lookup that may leave the core.
+#[derive(Debug, Clone)]
+pub enum LookupOwned {
+    Item(OwnedItem),
+    Tombstone {
+        version: u64,
+        origin: String,
+        deleted_at_ms: u64,
+    },
+    Absent,
+}
+
+impl LookupOwned {
+    pub fn to_entry(&self) -> Option<Entry> {
+        match self {
+            LookupOwned::Item(i) => Some(Entry::Item {
+                value: i.value.clone(),
+                version: i.version,
+                origin: i.origin.clone(),
+                expires_at_ms: i.expires_at_ms,
+            }),
+            LookupOwned::Tombstone {
+                version,
+                origin,
+                deleted_at_ms,
+            } => Some(Entry::Tombstone {
+                version: *version,
+                origin: origin.clone(),
+                deleted_at_ms: *deleted_at_ms,
+            }),
+            LookupOwned::Absent => None,
+        }
+    }
+}
+
+/// Outcome of applying an incoming entry (cluster.md §4).
+#[derive(Debug, Clone)]
+pub enum ApplyStatus {
+    Applied,
+    /// Same entry held, or a repair skipped by the capacity rule.
+    Ignored,
+    /// The local entry is newer: its version and origin.
+    Newer(u64, String),
+}
+
+/// A coordinated write the control core replicates to the remote owners.
+#[derive(Debug)]
+pub struct WriteJob {
+    pub idx: usize,
+    pub hash: u64,
+    pub key: Vec<u8>,
+    pub entry: Entry,
+    /// TTL in ms for a re-issue (0 = none).
+    pub ttl_ms: u64,
+    /// Owner ids in ring order (this node included when it is an owner).
+    pub owners: Vec<String>,
+    /// This node is an owner and applied the entry locally (one ack).
+    pub local_acked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    pub idx: usize,
+    pub acks: usize,
+    pub needed: usize,
+    pub ok: bool,
+}
+
+/// A read the control core completes with the remote owners.
+#[derive(Debug)]
+pub struct ReadJob {
+    pub idx: usize,
+    pub hash: u64,
+    pub key: Vec<u8>,
+    pub owners: Vec<String>,
+    /// This node's own answer when it is an owner.
+    pub local: Option<LookupOwned>,
+}
+
+#[derive(Debug)]
+pub enum ReadOutcome {
+    Found(OwnedItem),
+    NotFound,
+    /// Too few owners answered: (responses, needed).
+    Failed(usize, usize),
 }
 
 /// Work for the core that owns the key's shard (or, for control ops, every core).
@@ -48,10 +185,36 @@ pub enum Op {
     Delete {
         hash: u64,
         key: Vec<u8>,
+        store: bool,
+        observe: u64,
     },
+    /// Item, tombstone or nothing (dist reads, coordinator reads).
+    Lookup {
+        hash: u64,
+        key: Vec<u8>,
+    },
+    LookupBatch(Vec<KeyRef>),
+    /// Replica apply of an entry from a peer or a read repair.
+    Apply {
+        hash: u64,
+        key: Vec<u8>,
+        entry: Entry,
+        repair: bool,
+    },
+    ApplyBatch {
+        items: Vec<(usize, u64, Vec<u8>, Entry)>,
+        repair: bool,
+    },
+    /// New ring snapshot from the control core.
+    RingUpdate(Arc<Ring>),
+    /// To the control core: replicate coordinated writes.
+    Replicate(Vec<WriteJob>),
+    /// To the control core: complete reads with the remote owners.
+    RemoteRead(Vec<ReadJob>),
     BatchGet(Vec<KeyRef>),
     BatchPut(Vec<PutItem>),
-    BatchDelete(Vec<KeyRef>),
+    /// Deletes; `value` unused, `store`/`observe` as for puts.
+    BatchDelete(Vec<PutItem>),
     /// Counters, shard figures and latency histograms of the core.
     Stats,
     /// POST /evict, /trigger-expiration, /clear on this core's shard.
@@ -67,10 +230,16 @@ pub enum Op {
 #[derive(Debug)]
 pub enum Reply {
     Item(Option<OwnedItem>),
-    /// Version assigned to a write or delete.
-    Written(u64),
+    /// Version and deadline assigned to a write or delete.
+    Written(u64, u64),
+    Lookup(LookupOwned),
+    Lookups(Vec<(usize, LookupOwned)>),
+    Applied(ApplyStatus),
+    AppliedBatch(Vec<(usize, ApplyStatus)>),
+    WriteDone(Vec<WriteOutcome>),
+    ReadDone(Vec<(usize, ReadOutcome)>),
     Items(Vec<(usize, Option<OwnedItem>)>),
-    Versions(Vec<(usize, u64)>),
+    Versions(Vec<(usize, u64, u64)>),
     Stats(Box<CoreSnapshot>),
     Count(u64),
 }

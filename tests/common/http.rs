@@ -253,16 +253,18 @@ pub struct Conn {
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
+        Conn::try_open(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"))
+    }
+    pub fn try_open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
             stream,
             buf: Vec::new(),
             eof: false,
-        }
+        })
     }
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream
@@ -391,150 +393,4 @@ pub fn raw_with(addr: SocketAddr, bytes: &[u8], timeout: Duration, half_close: b
         c.shutdown_write();
     }
     c.read_to_end(timeout)
-}
-
-/// Request helper with an optional bearer token; every call uses a fresh connection, so
-/// requests spread over the server's data cores.
-#[derive(Clone, Debug)]
-pub struct Client {
-    pub addr: SocketAddr,
-    pub token: Option<String>,
-}
-
-impl Client {
-    pub fn new(addr: SocketAddr, token: Option<&str>) -> Client {
-        Client {
-            addr,
-            token: token.map(str::to_string),
-        }
-    }
-    /// Sends on an existing connection (keep-alive), adding the token.
-    pub fn send_on(
-        &self,
-        conn: &mut Conn,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Response {
-        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
-        let mut h: Vec<(&str, &str)> = headers.to_vec();
-        if let Some(a) = &auth {
-            h.push(("Authorization", a.as_str()));
-        }
-        conn.request(method, target, &h, body)
-    }
-    pub fn request(
-        &self,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Response {
-        let mut conn = Conn::open(self.addr);
-        self.send_on(&mut conn, method, target, headers, body)
-    }
-    pub fn get(&self, target: &str) -> Response {
-        self.request("GET", target, &[], None)
-    }
-    pub fn get_with(&self, target: &str, headers: &[(&str, &str)]) -> Response {
-        self.request("GET", target, headers, None)
-    }
-    pub fn head(&self, target: &str) -> Response {
-        self.request("HEAD", target, &[], None)
-    }
-    pub fn put(&self, target: &str, body: &[u8]) -> Response {
-        self.request("PUT", target, &[], Some(body))
-    }
-    pub fn delete(&self, target: &str) -> Response {
-        self.request("DELETE", target, &[], None)
-    }
-    pub fn post(&self, target: &str, body: &[u8]) -> Response {
-        self.request("POST", target, &[], Some(body))
-    }
-    pub fn post_json(&self, target: &str, v: &Value) -> Response {
-        self.request(
-            "POST",
-            target,
-            &[("Content-Type", "application/json")],
-            Some(v.to_string().as_bytes()),
-        )
-    }
-}
-
-/// Asserts an api.md §8 error: status, JSON content type, body exactly `{"error","code"}`.
-/// Returns the `error` text.
-pub fn assert_error(r: &Response, status: u16, code: &str) -> String {
-    assert_eq!(r.status, status, "unexpected status: {}", r.describe());
-    assert_eq!(
-        r.header("content-type"),
-        Some("application/json; charset=utf-8"),
-        "{}",
-        r.describe()
-    );
-    let v = r.json();
-    let obj = v
-        .as_object()
-        .unwrap_or_else(|| panic!("error body not an object: {}", r.describe()));
-    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        ["code", "error"],
-        "error body fields: {}",
-        r.describe()
-    );
-    assert_eq!(v["code"], code, "{}", r.describe());
-    v["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("error not a string: {}", r.describe()))
-        .to_string()
-}
-
-/// Asserts `Date` (IMF-fixdate) and a `Content-Length` matching the body (unless HEAD).
-pub fn assert_date_and_length(r: &Response, head: bool) {
-    let d = r
-        .header("date")
-        .unwrap_or_else(|| panic!("no Date: {}", r.describe()));
-    assert!(is_imf_fixdate(d), "Date {d:?} is not IMF-fixdate");
-    assert_eq!(r.headers_all("date").len(), 1, "one Date: {}", r.describe());
-    let cl = r
-        .header("content-length")
-        .unwrap_or_else(|| panic!("no Content-Length: {}", r.describe()));
-    if !head {
-        assert_eq!(cl, r.body.len().to_string(), "{}", r.describe());
-    }
-    assert!(
-        r.header("transfer-encoding").is_none(),
-        "responses are never chunked: {}",
-        r.describe()
-    );
-    assert!(
-        r.header("content-encoding").is_none(),
-        "responses are never compressed: {}",
-        r.describe()
-    );
-}
-
-pub fn is_imf_fixdate(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    b.len() == 29
-        && ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].contains(&&s[0..3])
-        && &s[3..5] == ", "
-        && digits(5..7)
-        && b[7] == b' '
-        && [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ]
-        .contains(&&s[8..11])
-        && b[11] == b' '
-        && digits(12..16)
-        && b[16] == b' '
-        && digits(17..19)
-        && b[19] == b':'
-        && digits(20..22)
-        && b[22] == b':'
-        && digits(23..25)
-        && &s[25..] == " GMT"
 }

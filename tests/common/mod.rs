@@ -3,7 +3,11 @@
 //! kills it on drop.
 #![allow(dead_code)]
 
+pub mod client;
 pub mod http;
+#[allow(unused_imports)]
+pub use client::*;
+#[allow(unused_imports)]
 pub use http::*;
 
 use std::io::{BufRead, BufReader};
@@ -215,6 +219,18 @@ impl TestNode {
 
 impl Drop for TestNode {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Diagnostics for the failing test: did the server die, and what did it log?
+            let status = self.exit.or_else(|| self.child.try_wait().ok().flatten());
+            let log = self.stderr();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!(
+                "--- server (pid {}) exit status: {status:?}; last stderr lines:\n{}",
+                self.child.id(),
+                tail.join("\n")
+            );
+        }
         if self.exit.is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();

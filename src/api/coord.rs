@@ -1,0 +1,214 @@
+//! Coordinating client operations across the cluster (cluster.md §6, §7).
+//!
+//! The owning data core versions the write (its HLC) and applies it when this
+//! node is an owner; the control core then replicates to the remote owners and
+//! counts acks. Reads try the local copy first when this node is an owner and
+//! hand the rest to the control core, which asks the remote owners.
+
+use super::ClientService;
+use crate::http::response::Responder;
+use crate::node::shard_for;
+use crate::runtime::msg::{
+    Entry, LookupOwned, Op, OwnedItem, PutItem, ReadJob, ReadOutcome, Reply, WriteJob, WriteOutcome,
+};
+
+pub enum ReadResult {
+    Found(OwnedItem),
+    NotFound,
+    Failed(usize, usize),
+}
+
+pub fn no_owners(r: &mut Responder<'_>) {
+    r.error(
+        503,
+        "NO_OWNERS",
+        "no ring owners for key (cluster initializing?)",
+    );
+}
+
+pub fn write_failed(r: &mut Responder<'_>, o: &WriteOutcome) {
+    r.error(
+        503,
+        "QUORUM_FAILED",
+        &format!(
+            "write consistency not achieved: {} of {} required owner acks",
+            o.acks, o.needed
+        ),
+    );
+}
+
+pub fn read_failed_msg(got: usize, needed: usize) -> String {
+    format!("read consistency not achieved: {got} of {needed} required owner responses")
+}
+
+impl ClientService {
+    fn me(&self) -> &str {
+        self.ctx.node.node_id()
+    }
+
+    /// Versions each write on its owning core (storing it when this node is an
+    /// owner), then replicates them all through the control core.
+    pub(super) async fn coordinate_writes(
+        &self,
+        items: Vec<(PutItem, Vec<String>)>,
+        delete: bool,
+    ) -> Vec<WriteOutcome> {
+        let cores = self.ctx.cores;
+        let mut groups: Vec<Vec<PutItem>> = (0..cores).map(|_| Vec::new()).collect();
+        let mut meta = Vec::with_capacity(items.len());
+        for (mut p, owners) in items {
+            p.store = owners.iter().any(|o| o == self.me());
+            let core = shard_for(p.hash, cores);
+            meta.push((
+                p.idx,
+                p.hash,
+                p.key.clone(),
+                p.ttl_ms,
+                owners,
+                delete,
+                p.store,
+            ));
+            if delete {
+                p.value = Vec::new();
+            }
+            groups[core].push(p);
+        }
+        // Values stay in the items sent to the cores; keep a copy for replication.
+        let mut values: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+        for g in &groups {
+            for p in g {
+                values.insert(p.idx, p.value.clone());
+            }
+        }
+        let mut versions: std::collections::HashMap<usize, (u64, u64)> = Default::default();
+        for (core, g) in groups.into_iter().enumerate() {
+            if g.is_empty() {
+                continue;
+            }
+            let op = if delete {
+                Op::BatchDelete(g)
+            } else {
+                Op::BatchPut(g)
+            };
+            if let Reply::Versions(v) = self.ctx.on_core(core, op).await {
+                for (idx, ver, t) in v {
+                    versions.insert(idx, (ver, t));
+                }
+            }
+        }
+        let me = self.me().to_string();
+        let jobs: Vec<WriteJob> = meta
+            .into_iter()
+            .map(|(idx, hash, key, ttl_ms, owners, delete, stored)| {
+                let (version, t) = versions.get(&idx).copied().unwrap_or((0, 0));
+                let entry = if delete {
+                    Entry::Tombstone {
+                        version,
+                        origin: me.clone(),
+                        deleted_at_ms: t,
+                    }
+                } else {
+                    Entry::Item {
+                        value: values.remove(&idx).unwrap_or_default(),
+                        version,
+                        origin: me.clone(),
+                        expires_at_ms: t,
+                    }
+                };
+                WriteJob {
+                    idx,
+                    hash,
+                    key,
+                    entry,
+                    ttl_ms,
+                    owners,
+                    local_acked: stored,
+                }
+            })
+            .collect();
+        match self
+            .ctx
+            .dispatch
+            .call(self.ctx.control(), Op::Replicate(jobs))
+            .await
+        {
+            Reply::WriteDone(v) => v,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Reads keys through the owners. Each input: (idx, hash, key, owners).
+    pub(super) async fn coordinate_reads(
+        &self,
+        keys: Vec<(usize, u64, Vec<u8>, Vec<String>)>,
+    ) -> Vec<(usize, ReadResult)> {
+        let cores = self.ctx.cores;
+        let one = self.ctx.node.config.read_consistency == crate::config::Consistency::One;
+        // Local answers for keys this node owns, one message per core.
+        let mut groups: Vec<Vec<crate::runtime::msg::KeyRef>> =
+            (0..cores).map(|_| Vec::new()).collect();
+        for (idx, hash, key, owners) in &keys {
+            if owners.iter().any(|o| o == self.me()) {
+                groups[shard_for(*hash, cores)].push(crate::runtime::msg::KeyRef {
+                    idx: *idx,
+                    hash: *hash,
+                    key: key.clone(),
+                });
+            }
+        }
+        let mut local: std::collections::HashMap<usize, LookupOwned> = Default::default();
+        for (core, g) in groups.into_iter().enumerate() {
+            if g.is_empty() {
+                continue;
+            }
+            if let Reply::Lookups(v) = self.ctx.on_core(core, Op::LookupBatch(g)).await {
+                local.extend(v);
+            }
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        let mut jobs = Vec::new();
+        for (idx, hash, key, owners) in keys {
+            let mine = local.remove(&idx);
+            if one {
+                match &mine {
+                    Some(LookupOwned::Item(i)) => {
+                        out.push((idx, ReadResult::Found(i.clone())));
+                        continue;
+                    }
+                    Some(LookupOwned::Tombstone { .. }) => {
+                        out.push((idx, ReadResult::NotFound));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            jobs.push(ReadJob {
+                idx,
+                hash,
+                key,
+                owners,
+                local: mine,
+            });
+        }
+        if !jobs.is_empty() {
+            if let Reply::ReadDone(v) = self
+                .ctx
+                .dispatch
+                .call(self.ctx.control(), Op::RemoteRead(jobs))
+                .await
+            {
+                for (idx, o) in v {
+                    out.push((
+                        idx,
+                        match o {
+                            ReadOutcome::Found(i) => ReadResult::Found(i),
+                            ReadOutcome::NotFound => ReadResult::NotFound,
+                            ReadOutcome::Failed(a, b) => ReadResult::Failed(a, b),
+                        },
+                    ));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,431 @@
+//! Write fan-out on the control core (cluster.md §6).
+//!
+//! Each coordinated write arrives versioned (and, when this node is an owner,
+//! already applied locally = one ack). Remote owners get `/internal/set` or
+//! `/internal/del` for a single write, one `/internal/batch` per owner for a
+//! batch. The coordinator answers once W acks arrived, when every owner has
+//! answered, or after 5 s; owners still pending finish in the background.
+//! If one of the first W acks reports a newer entry, the write is re-issued
+//! once with a fresh version that exceeds it (stale coordinator clock).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use glommio::channels::local_channel;
+
+use super::ControlCtx;
+use crate::config::Consistency;
+use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
+use crate::dist::wire::{self, AckResp, BatchReq, BatchResp};
+use crate::metrics::dist::idx;
+use crate::node::{now_ms, shard_for};
+use crate::runtime::msg::{newer, Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
+
+/// Bodies are split below the dist listener's 17 MiB cap.
+const BATCH_BODY_BUDGET: usize = 12 << 20;
+
+pub fn needed(c: Consistency, n: usize) -> usize {
+    match c {
+        Consistency::One => 1.min(n),
+        Consistency::Quorum => n / 2 + 1,
+        Consistency::All => n,
+    }
+}
+
+/// One owner's answer about one job.
+pub enum Ack {
+    Ok,
+    Newer(u64, String),
+    Failed,
+}
+
+struct JobState {
+    acks: usize,
+    answered: usize,
+    remote: usize,
+    needed: usize,
+    newer: Option<u64>,
+}
+
+impl ControlCtx {
+    pub async fn replicate(self: &Rc<Self>, jobs: Vec<WriteJob>) -> Vec<WriteOutcome> {
+        let out = self.replicate_round(&jobs).await;
+        // Re-issue writes whose first W acks saw a newer entry.
+        let mut again = Vec::new();
+        let mut final_out = Vec::with_capacity(out.len());
+        for ((o, newer_v), job) in out.into_iter().zip(jobs) {
+            match newer_v {
+                Some(v) => again.push((job, v)),
+                None => final_out.push(o),
+            }
+        }
+        if !again.is_empty() {
+            let mut reissued = Vec::with_capacity(again.len());
+            for (mut job, v) in again {
+                self.reissue(&mut job, v).await;
+                reissued.push(job);
+            }
+            for (o, _) in self.replicate_round(&reissued).await {
+                final_out.push(o);
+            }
+        }
+        final_out
+    }
+
+    /// Fresh version from the key's core, above `observed`.
+    async fn reissue(&self, job: &mut WriteJob, observed: u64) {
+        let core = shard_for(job.hash, self.cores);
+        let delete = matches!(job.entry, Entry::Tombstone { .. });
+        let value = match &job.entry {
+            Entry::Item { value, .. } => value.clone(),
+            _ => Vec::new(),
+        };
+        let p = PutItem {
+            idx: job.idx,
+            hash: job.hash,
+            key: job.key.clone(),
+            value: value.clone(),
+            ttl_ms: job.ttl_ms,
+            store: job.local_acked,
+            observe: observed,
+        };
+        let op = if delete {
+            Op::BatchDelete(vec![p])
+        } else {
+            Op::BatchPut(vec![p])
+        };
+        if let Reply::Versions(v) = self.dispatch.call(core, op).await {
+            if let Some(&(_, version, t)) = v.first() {
+                let origin = self.node.node_id().to_string();
+                job.entry = if delete {
+                    Entry::Tombstone {
+                        version,
+                        origin,
+                        deleted_at_ms: t,
+                    }
+                } else {
+                    Entry::Item {
+                        value,
+                        version,
+                        origin,
+                        expires_at_ms: t,
+                    }
+                };
+            }
+        }
+    }
+
+    /// One fan-out round. Returns each job's outcome and, when one of its
+    /// first W acks reported a newer entry, that entry's version.
+    async fn replicate_round(
+        self: &Rc<Self>,
+        jobs: &[WriteJob],
+    ) -> Vec<(WriteOutcome, Option<u64>)> {
+        let me = self.node.node_id().to_string();
+        let consistency = self.node.config.write_consistency;
+        let d = &self.dist;
+        let mut states: Vec<JobState> = Vec::with_capacity(jobs.len());
+        // owner id -> job indexes
+        let mut per_owner: HashMap<String, Vec<usize>> = HashMap::new();
+        for (j, job) in jobs.iter().enumerate() {
+            d.add(idx("WriteAttempts"), 1);
+            let delete = matches!(job.entry, Entry::Tombstone { .. });
+            let self_owner = job.owners.iter().any(|o| *o == me);
+            if !self_owner {
+                d.add(
+                    idx(if delete {
+                        "ForwardRemove"
+                    } else {
+                        "ForwardSet"
+                    }),
+                    1,
+                );
+            }
+            let n = job.owners.len();
+            let mut st = JobState {
+                acks: 0,
+                answered: 0,
+                remote: 0,
+                needed: needed(consistency, n),
+                newer: None,
+            };
+            if job.local_acked {
+                st.acks = 1;
+                d.add(idx("WriteAcks"), 1);
+            }
+            for o in job.owners.iter().filter(|o| **o != me) {
+                st.remote += 1;
+                d.add(
+                    idx(if delete {
+                        "ReplicaFanoutRemove"
+                    } else {
+                        "ReplicaFanoutSet"
+                    }),
+                    1,
+                );
+                per_owner.entry(o.clone()).or_default().push(j);
+            }
+            states.push(st);
+        }
+        let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
+        let tx = Rc::new(tx);
+        let now = now_ms();
+        for (owner, js) in per_owner {
+            let addr = self.address_of(&owner);
+            let tx = tx.clone();
+            let ctl = self.clone();
+            let items: Vec<(usize, String, Entry)> = js
+                .iter()
+                .map(|&j| {
+                    (
+                        j,
+                        String::from_utf8_lossy(&jobs[j].key).into_owned(),
+                        jobs[j].entry.clone(),
+                    )
+                })
+                .collect();
+            glommio::spawn_local(async move {
+                let results = match addr {
+                    Some(a) => ctl.send_writes(&a, &owner, items, now).await,
+                    None => items.iter().map(|(j, _, _)| (*j, Ack::Failed)).collect(),
+                };
+                for r in results {
+                    let _ = tx.send(r).await;
+                }
+            })
+            .detach();
+        }
+        drop(tx);
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        let pending = |states: &[JobState]| {
+            states
+                .iter()
+                .any(|s| s.acks < s.needed && s.answered < s.remote)
+        };
+        while pending(&states) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let got = glommio::timer::timeout(left, async { Ok(rx.recv().await) }).await;
+            let Ok(Some((j, ack))) = got else { break };
+            let st = &mut states[j];
+            st.answered += 1;
+            match ack {
+                Ack::Ok => {
+                    st.acks += 1;
+                    d.add(idx("WriteAcks"), 1);
+                }
+                Ack::Newer(v, o) => {
+                    let job = &jobs[j];
+                    // Among the first W acks: the write must be re-issued.
+                    if st.acks < st.needed && newer(v, &o, job.entry.version(), job.entry.origin())
+                    {
+                        st.newer = Some(st.newer.map_or(v, |x| x.max(v)));
+                    }
+                    st.acks += 1;
+                    d.add(idx("WriteAcks"), 1);
+                }
+                Ack::Failed => {}
+            }
+        }
+        // Late answers keep draining in the background (count acks, log failures).
+        let ctl = self.clone();
+        glommio::spawn_local(async move {
+            while let Some((_, ack)) = rx.recv().await {
+                if let Ack::Ok | Ack::Newer(..) = ack {
+                    ctl.dist.add(idx("WriteAcks"), 1);
+                }
+            }
+        })
+        .detach();
+        states
+            .into_iter()
+            .zip(jobs)
+            .map(|(st, job)| {
+                let ok = st.acks >= st.needed;
+                if !ok {
+                    d.add(idx("WriteQuorumFailures"), 1);
+                }
+                (
+                    WriteOutcome {
+                        idx: job.idx,
+                        acks: st.acks,
+                        needed: st.needed,
+                        ok,
+                    },
+                    st.newer,
+                )
+            })
+            .collect()
+    }
+
+    /// Sends the entries for one owner: `/internal/set` / `/internal/del` for
+    /// one entry, `/internal/batch` (split at the body budget) for several.
+    async fn send_writes(
+        &self,
+        addr: &str,
+        owner: &str,
+        items: Vec<(usize, String, Entry)>,
+        now: u64,
+    ) -> Vec<(usize, Ack)> {
+        if items.len() == 1 {
+            let (j, key, entry) = &items[0];
+            let res = match entry {
+                Entry::Item {
+                    value,
+                    version,
+                    origin,
+                    expires_at_ms,
+                } => {
+                    let body = serde_json::json!({
+                        "key": key, "value": wire::b64(value),
+                        "expiration_ms": wire::remaining(*expires_at_ms, now),
+                        "version": version, "origin": origin, "replicate": false,
+                    });
+                    let body = serde_json::to_vec(&body).unwrap_or_default();
+                    self.peers
+                        .request(
+                            addr,
+                            "POST",
+                            "/internal/set",
+                            Some(&body),
+                            REQUEST_TIMEOUT,
+                            Class::Data,
+                            "internal_set",
+                        )
+                        .await
+                }
+                Entry::Tombstone {
+                    version,
+                    origin,
+                    deleted_at_ms,
+                } => {
+                    let target = format!(
+                        "/internal/del?key={}&version={version}&origin={}&deleted_at={deleted_at_ms}",
+                        encode_query(key),
+                        encode_query(origin)
+                    );
+                    self.peers
+                        .request(
+                            addr,
+                            "DELETE",
+                            &target,
+                            None,
+                            REQUEST_TIMEOUT,
+                            Class::Data,
+                            "internal_del",
+                        )
+                        .await
+                }
+            };
+            let ack = match res {
+                Ok(r) if (200..300).contains(&r.status) => {
+                    match serde_json::from_slice::<AckResp>(&r.body) {
+                        Ok(AckResp {
+                            version: Some(v),
+                            origin: Some(o),
+                        }) => Ack::Newer(v, o),
+                        _ => Ack::Ok,
+                    }
+                }
+                Ok(r) => {
+                    log::warn!("write to {owner} ({addr}) answered {}", r.status);
+                    Ack::Failed
+                }
+                Err(e) => {
+                    log::warn!("write to {owner} ({addr}) failed: {e}");
+                    Ack::Failed
+                }
+            };
+            return vec![(*j, ack)];
+        }
+        let mut out = Vec::with_capacity(items.len());
+        let mut chunk: Vec<(usize, wire::BatchItem)> = Vec::new();
+        let mut size = 0;
+        let mut all = items.into_iter().peekable();
+        while let Some((j, key, entry)) = all.next() {
+            let item = wire::entry_to_batch_item(&key, &entry, now);
+            size += key.len() + item.value.as_ref().map_or(0, String::len) + 128;
+            chunk.push((j, item));
+            if size >= BATCH_BODY_BUDGET || all.peek().is_none() {
+                out.extend(
+                    self.send_batch(addr, owner, std::mem::take(&mut chunk), "write")
+                        .await,
+                );
+                size = 0;
+            }
+        }
+        out
+    }
+
+    pub async fn send_batch(
+        &self,
+        addr: &str,
+        owner: &str,
+        chunk: Vec<(usize, wire::BatchItem)>,
+        reason: &str,
+    ) -> Vec<(usize, Ack)> {
+        let (ids, items): (Vec<usize>, Vec<wire::BatchItem>) = chunk.into_iter().unzip();
+        let req = BatchReq {
+            reason: reason.to_string(),
+            items,
+        };
+        let body = serde_json::to_vec(&req).unwrap_or_default();
+        let res = self
+            .peers
+            .request(
+                addr,
+                "POST",
+                "/internal/batch",
+                Some(&body),
+                REQUEST_TIMEOUT,
+                Class::Data,
+                "internal_batch",
+            )
+            .await;
+        let parsed = match res {
+            Ok(r) if r.status == 200 => serde_json::from_slice::<BatchResp>(&r.body).ok(),
+            Ok(r) => {
+                log::warn!("batch to {owner} ({addr}) answered {}", r.status);
+                None
+            }
+            Err(e) => {
+                log::warn!("batch to {owner} ({addr}) failed: {e}");
+                None
+            }
+        };
+        match parsed {
+            Some(resp) if resp.results.len() == ids.len() => ids
+                .into_iter()
+                .zip(resp.results)
+                .map(|(j, r)| {
+                    let ack = match (r.status.as_str(), r.version, r.origin) {
+                        ("ignored", Some(v), Some(o)) => Ack::Newer(v, o),
+                        ("applied" | "ignored", _, _) => Ack::Ok,
+                        _ => {
+                            log::warn!("{owner} refused item {}: {:?}", r.key, r.error);
+                            Ack::Failed
+                        }
+                    };
+                    (j, ack)
+                })
+                .collect(),
+            _ => ids.into_iter().map(|j| (j, Ack::Failed)).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_table() {
+        let q: Vec<usize> = (1..=5).map(|n| needed(Consistency::Quorum, n)).collect();
+        assert_eq!(q, vec![1, 2, 2, 3, 3]);
+        assert_eq!(needed(Consistency::All, 3), 3);
+        assert_eq!(needed(Consistency::One, 3), 1);
+    }
+}

@@ -1,0 +1,273 @@
+//! JSON shapes of the dist protocol (cluster.md §12.3) and the conversions
+//! between wire items and store entries.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::http::date::rfc3339_millis;
+use crate::runtime::msg::{Entry, LookupOwned};
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ItemWire {
+    pub key: String,
+    pub value: String,
+    #[serde(default)]
+    pub expiration_ms: i64,
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    pub origin: String,
+    #[serde(default, skip_deserializing)]
+    pub last_updated: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TombWire {
+    pub version: u64,
+    pub origin: String,
+    pub deleted_at: u64,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct SetReq {
+    pub key: String,
+    pub value: String,
+    #[serde(default)]
+    pub expiration_ms: i64,
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    pub origin: String,
+    #[serde(default)]
+    pub replicate: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BatchItem {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_ms: Option<i64>,
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    pub origin: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct BatchReq {
+    #[serde(default = "default_reason")]
+    pub reason: String,
+    pub items: Vec<BatchItem>,
+}
+
+fn default_reason() -> String {
+    "write".into()
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BatchResult {
+    pub key: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct BatchResp {
+    pub results: Vec<BatchResult>,
+}
+
+/// `/internal/set` and `/internal/del` answer `{}` or the newer local entry.
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub struct AckResp {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct GetResp {
+    pub found: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tombstone: Option<TombWire>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct BatchGetReq {
+    pub keys: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct BatchGetResult {
+    pub key: String,
+    pub found: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tombstone: Option<TombWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct BatchGetResp {
+    pub results: Vec<BatchGetResult>,
+}
+
+pub fn b64(v: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(v)
+}
+
+pub fn unb64(s: &str) -> Result<Vec<u8>, String> {
+    let cleaned: Vec<u8> = s.bytes().filter(|&c| c != b'\r' && c != b'\n').collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(cleaned)
+        .map_err(|e| format!("invalid base64 value: {e}"))
+}
+
+/// Remaining ms, rounded up; 0 = no expiry (cluster.md §5).
+pub fn remaining(expires_at_ms: u64, now_ms: u64) -> i64 {
+    if expires_at_ms == 0 {
+        0
+    } else {
+        expires_at_ms.saturating_sub(now_ms).max(1) as i64
+    }
+}
+
+pub fn item_wire(
+    key: &str,
+    value: &[u8],
+    version: u64,
+    origin: &str,
+    expires_at_ms: u64,
+    now_ms: u64,
+) -> ItemWire {
+    ItemWire {
+        key: key.to_string(),
+        value: b64(value),
+        expiration_ms: remaining(expires_at_ms, now_ms),
+        version,
+        origin: origin.to_string(),
+        last_updated: rfc3339_millis(version >> 16),
+    }
+}
+
+/// The wire form of a store entry as a batch item.
+pub fn entry_to_batch_item(key: &str, e: &Entry, now_ms: u64) -> BatchItem {
+    match e {
+        Entry::Item {
+            value,
+            version,
+            origin,
+            expires_at_ms,
+        } => BatchItem {
+            key: key.to_string(),
+            value: Some(b64(value)),
+            expiration_ms: Some(remaining(*expires_at_ms, now_ms)),
+            version: *version,
+            origin: origin.clone(),
+            deleted: false,
+            deleted_at: None,
+        },
+        Entry::Tombstone {
+            version,
+            origin,
+            deleted_at_ms,
+        } => BatchItem {
+            key: key.to_string(),
+            value: None,
+            expiration_ms: None,
+            version: *version,
+            origin: origin.clone(),
+            deleted: true,
+            deleted_at: Some(*deleted_at_ms),
+        },
+    }
+}
+
+/// Decodes a batch item into an entry (deadline = arrival + expiration_ms).
+pub fn batch_item_to_entry(it: &BatchItem, now_ms: u64) -> Result<Entry, String> {
+    if it.deleted {
+        return Ok(Entry::Tombstone {
+            version: it.version,
+            origin: it.origin.clone(),
+            deleted_at_ms: it.deleted_at.ok_or("tombstone without deleted_at")?,
+        });
+    }
+    let exp = it.expiration_ms.unwrap_or(0);
+    if exp < 0 {
+        return Err("invalid expiration_ms: must be >= 0".into());
+    }
+    let value = unb64(it.value.as_deref().ok_or("missing value")?)?;
+    Ok(Entry::Item {
+        value,
+        version: it.version,
+        origin: it.origin.clone(),
+        expires_at_ms: if exp > 0 { now_ms + exp as u64 } else { 0 },
+    })
+}
+
+pub fn wire_item_to_entry(it: &ItemWire, now_ms: u64) -> Result<Entry, String> {
+    if it.expiration_ms < 0 {
+        return Err("invalid expiration_ms: must be >= 0".into());
+    }
+    Ok(Entry::Item {
+        value: unb64(&it.value)?,
+        version: it.version,
+        origin: it.origin.clone(),
+        expires_at_ms: if it.expiration_ms > 0 {
+            now_ms + it.expiration_ms as u64
+        } else {
+            0
+        },
+    })
+}
+
+/// `found`/`item`/`tombstone` fields of a lookup result.
+pub fn lookup_to_wire(
+    key: &str,
+    l: &LookupOwned,
+    now_ms: u64,
+) -> (bool, Option<ItemWire>, Option<TombWire>) {
+    match l {
+        LookupOwned::Item(i) => (
+            true,
+            Some(item_wire(
+                key,
+                &i.value,
+                i.version,
+                &i.origin,
+                i.expires_at_ms,
+                now_ms,
+            )),
+            None,
+        ),
+        LookupOwned::Tombstone {
+            version,
+            origin,
+            deleted_at_ms,
+        } => (
+            false,
+            None,
+            Some(TombWire {
+                version: *version,
+                origin: origin.clone(),
+                deleted_at: *deleted_at_ms,
+            }),
+        ),
+        LookupOwned::Absent => (false, None, None),
+    }
+}
