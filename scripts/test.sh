@@ -9,3 +9,9 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets -- --test-threads="${TEST_THREADS:-4}"
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+	echo "== docker compose cluster (scripts/compose-test.sh)"
+	scripts/compose-test.sh
+else
+	echo "== docker not available: skipping scripts/compose-test.sh"
+fi

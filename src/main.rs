@@ -55,22 +55,37 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
+/// Waits for SIGTERM/SIGINT; with a timeout, None once it has passed.
+/// Interrupted waits (EINTR) resume with the remaining time.
 fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
-    // SAFETY: sigwait/sigtimedwait on a set we own.
-    unsafe {
-        match timeout {
-            None => {
-                let mut sig = 0;
-                (libc::sigwait(set, &mut sig) == 0).then_some(sig)
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        // SAFETY: sigwait/sigtimedwait on a set we own.
+        let r = unsafe {
+            match deadline {
+                None => {
+                    let mut sig = 0;
+                    if libc::sigwait(set, &mut sig) == 0 {
+                        sig
+                    } else {
+                        -1
+                    }
+                }
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    let ts = libc::timespec {
+                        tv_sec: left.as_secs() as libc::time_t,
+                        tv_nsec: left.subsec_nanos() as libc::c_long,
+                    };
+                    libc::sigtimedwait(set, std::ptr::null_mut(), &ts)
+                }
             }
-            Some(t) => {
-                let ts = libc::timespec {
-                    tv_sec: t.as_secs() as libc::time_t,
-                    tv_nsec: t.subsec_nanos() as libc::c_long,
-                };
-                let r = libc::sigtimedwait(set, std::ptr::null_mut(), &ts);
-                (r > 0).then_some(r)
-            }
+        };
+        if r > 0 {
+            return Some(r);
         }
     }
 }

@@ -430,11 +430,9 @@ async fn control_core(
     )
     .expect("spawn dist listener")
     .detach();
-    for task in [ctl.clone().join()] {
-        glommio::spawn_local_into(task, peer_tq)
-            .expect("spawn join")
-            .detach();
-    }
+    glommio::spawn_local_into(ctl.clone().join(), peer_tq)
+        .expect("spawn join")
+        .detach();
     glommio::spawn_local_into(ctl.clone().probe_loop(), peer_tq)
         .expect("spawn probe loop")
         .detach();

@@ -105,11 +105,10 @@ fn parse_compose(text: &str) -> Compose {
                 c.networks.insert(k.clone(), String::new());
                 net = Some(k);
             }
-            4 if top == "networks" => {
-                if k == "name" {
-                    c.networks.insert(net.clone().unwrap(), unquote(&v));
-                }
+            4 if top == "networks" && k == "name" => {
+                c.networks.insert(net.clone().unwrap(), unquote(&v));
             }
+            4 if top == "networks" => {}
             4 if top == "services" => {
                 let s = c.services.get_mut(svc.as_ref().unwrap()).unwrap();
                 section = k.clone();

@@ -598,7 +598,10 @@ struct Sample {
     value: String,
 }
 
-fn parse_prometheus(text: &str) -> (BTreeMap<String, (usize, usize, String)>, Vec<Sample>) {
+/// Family name -> (HELP lines, TYPE lines, type).
+type Families = BTreeMap<String, (usize, usize, String)>;
+
+fn parse_prometheus(text: &str) -> (Families, Vec<Sample>) {
     let mut fams: BTreeMap<String, (usize, usize, String)> = BTreeMap::new();
     let mut samples = Vec::new();
     for line in text.lines() {

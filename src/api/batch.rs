@@ -42,7 +42,23 @@ struct PutBodyItem {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], r: &mut Responder<'_>) -> Option<T> {
-    match serde_json::from_slice::<T>(body) {
+    // serde would accept a JSON array for a struct; the contract wants an object.
+    let value = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) if v.is_object() => v,
+        Ok(_) => {
+            r.error(
+                400,
+                "BAD_REQUEST",
+                "invalid JSON: the body must be a JSON object",
+            );
+            return None;
+        }
+        Err(e) => {
+            r.error(400, "BAD_REQUEST", &format!("invalid JSON: {e}"));
+            return None;
+        }
+    };
+    match serde_json::from_value::<T>(value) {
         Ok(v) => Some(v),
         Err(e) => {
             r.error(400, "BAD_REQUEST", &format!("invalid JSON: {e}"));
@@ -131,17 +147,18 @@ impl ClientService {
         let ops = groups
             .into_iter()
             .map(|g| {
-                (!g.is_empty()).then(|| {
-                    if delete {
-                        Op::BatchDelete(g)
-                    } else {
-                        Op::BatchPut(g)
-                    }
-                })
+                let empty = g.is_empty();
+                let op = if delete {
+                    Op::BatchDelete(g)
+                } else {
+                    Op::BatchPut(g)
+                };
+                (!empty).then_some(op)
             })
             .collect();
         for reply in self.fan_out(ops).await {
             if let Reply::Versions(v) = reply {
+                bump(&self.ctx.metrics.local_writes, v.len() as u64);
                 for (idx, _, _) in v {
                     outs[idx] = Out::Written;
                 }

@@ -185,6 +185,9 @@ impl ClientService {
             });
             self.ctx.on_core(core, op).await;
         }
+        if !self.is_cluster() {
+            bump(&self.ctx.metrics.local_writes, 1);
+        }
         bump(&self.ctx.metrics.sets, 1);
         let node = self.ctx.node.node_id();
         self.with_owners(hash, |owners| {
@@ -230,6 +233,9 @@ impl ClientService {
                 observe: 0,
             };
             self.ctx.on_core(core, op).await;
+        }
+        if !self.is_cluster() {
+            bump(&self.ctx.metrics.local_writes, 1);
         }
         bump(&self.ctx.metrics.deletes, 1);
         let node = self.ctx.node.node_id();

@@ -97,6 +97,8 @@ impl ControlCtx {
     /// owned by the shards and the membership table.
     pub fn dist_values(&self, total: &CoreSnapshot) -> [u64; N] {
         let mut v: [u64; N] = std::array::from_fn(|i| self.dist.values[i].get());
+        v[idx("WriteAttempts")] += total.local_writes;
+        v[idx("WriteAcks")] += total.local_writes;
         v[idx("VersionConflicts")] += total.version_conflicts;
         v[idx("VersionTieBreaks")] += total.version_tie_breaks;
         v[idx("TombstonesActive")] = total.tombstones;

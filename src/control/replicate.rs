@@ -131,7 +131,7 @@ impl ControlCtx {
         for (j, job) in jobs.iter().enumerate() {
             d.add(idx("WriteAttempts"), 1);
             let delete = matches!(job.entry, Entry::Tombstone { .. });
-            let self_owner = job.owners.iter().any(|o| *o == me);
+            let self_owner = job.owners.contains(&me);
             if !self_owner {
                 d.add(
                     idx(if delete {

@@ -160,7 +160,9 @@ impl PeerClient {
         self.resolved.borrow_mut().remove(addr);
     }
 
-    /// One request with a total time limit.
+    /// One request with a total time limit. `label` names the route in
+    /// `hypercache_peer_requests_total`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
         addr: &str,

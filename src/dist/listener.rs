@@ -20,7 +20,7 @@ use crate::http::conn::Service;
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Hv, Responder, TEXT};
 use crate::node::{now_ms, shard_for};
-use crate::runtime::msg::{ApplyStatus, Entry, KeyRef, Op, Reply};
+use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, KeyRef, Op, Reply};
 
 /// Dist bodies may be larger than client ones (cluster.md §12.1).
 pub const MAX_DIST_BODY: u64 = 17 << 20;
@@ -227,8 +227,7 @@ impl DistService {
                 error: None,
             })
             .collect();
-        let mut groups: Vec<Vec<(usize, u64, Vec<u8>, Entry)>> =
-            (0..self.ctl.cores).map(|_| Vec::new()).collect();
+        let mut groups: Vec<Vec<ApplyItem>> = (0..self.ctl.cores).map(|_| Vec::new()).collect();
         for (i, it) in req.items.iter().enumerate() {
             let entry = check_key(&it.key)
                 .map_err(|e| e.message())

@@ -60,6 +60,9 @@ pub struct CoreMetrics {
     pub connections: Cell<u64>,
     pub rejected: Cell<u64>,
     pub cross_core: Cell<u64>,
+    /// Writes coordinated on the single-node fast path (no control-core
+    /// hop): they count as WriteAttempts and WriteAcks (ops.md §1.5).
+    pub local_writes: Cell<u64>,
     latency: RefCell<Vec<Histogram<u64>>>,
     requests: RefCell<[[u64; STATUSES.len()]; FAMILIES.len()]>,
 }
@@ -74,6 +77,7 @@ impl Default for CoreMetrics {
             connections: Cell::new(0),
             rejected: Cell::new(0),
             cross_core: Cell::new(0),
+            local_writes: Cell::new(0),
             latency: RefCell::new((0..FAMILIES.len()).map(|_| new_histogram()).collect()),
             requests: RefCell::new([[0; STATUSES.len()]; FAMILIES.len()]),
         }
@@ -100,6 +104,7 @@ impl CoreMetrics {
             connections: self.connections.get(),
             rejected: self.rejected.get(),
             cross_core: self.cross_core.get(),
+            local_writes: self.local_writes.get(),
             latency: self.latency.borrow().clone(),
             requests: *self.requests.borrow(),
             ..CoreSnapshot::default()
@@ -128,6 +133,7 @@ pub struct CoreSnapshot {
     pub connections: u64,
     pub rejected: u64,
     pub cross_core: u64,
+    pub local_writes: u64,
     pub latency: Vec<Histogram<u64>>,
     pub requests: [[u64; STATUSES.len()]; FAMILIES.len()],
 }
@@ -153,6 +159,7 @@ impl Default for CoreSnapshot {
             connections: 0,
             rejected: 0,
             cross_core: 0,
+            local_writes: 0,
             latency: (0..FAMILIES.len()).map(|_| new_histogram()).collect(),
             requests: [[0; STATUSES.len()]; FAMILIES.len()],
         }
@@ -179,6 +186,7 @@ pub fn total(cores: &[CoreSnapshot]) -> CoreSnapshot {
         t.connections += c.connections;
         t.rejected += c.rejected;
         t.cross_core += c.cross_core;
+        t.local_writes += c.local_writes;
         for (a, b) in t.latency.iter_mut().zip(&c.latency) {
             let _ = a.add(b);
         }

@@ -86,6 +86,9 @@ pub fn newer(v1: u64, o1: &str, v2: u64, o2: &str) -> bool {
     v1 > v2 || (v1 == v2 && o1.as_bytes() < o2.as_bytes())
 }
 
+/// One entry of a batch apply: (position in the request, key hash, key, entry).
+pub type ApplyItem = (usize, u64, Vec<u8>, Entry);
+
 /// Result of a local lookup that may leave the core.
 #[derive(Debug, Clone)]
 pub enum LookupOwned {
@@ -202,7 +205,7 @@ pub enum Op {
         repair: bool,
     },
     ApplyBatch {
-        items: Vec<(usize, u64, Vec<u8>, Entry)>,
+        items: Vec<ApplyItem>,
         repair: bool,
     },
     /// New ring snapshot from the control core.
