@@ -25,6 +25,8 @@ pub struct PromInput<'a> {
     pub dist_conns: u64,
     pub mgmt_rejected: u64,
     pub dist_rejected: u64,
+    /// Requests sent to peers by dist route label.
+    pub peer_requests: Vec<(&'static str, u64)>,
 }
 
 struct Out {
@@ -271,6 +273,13 @@ pub fn render(input: &PromInput<'_>) -> (String, Vec<String>) {
         "counter",
         "Requests sent to peers, by dist route.",
     );
+    for (route, n) in &input.peer_requests {
+        o.sample(
+            "hypercache_peer_requests_total",
+            &format!("route=\"{route}\""),
+            n,
+        );
+    }
     for (i, (field, kind)) in FIELDS.iter().enumerate() {
         let (pname, nanos) = prom_name(field, *kind);
         let t = if *kind == Kind::Counter {
@@ -307,6 +316,7 @@ mod tests {
             dist_conns: 0,
             mgmt_rejected: 0,
             dist_rejected: 0,
+            peer_requests: vec![("internal_set", 2)],
         };
         let (text, fams) = render(&input);
         let mut seen = std::collections::HashSet::new();
@@ -318,5 +328,6 @@ mod tests {
             }
         }
         assert!(text.contains("hypercache_dist_forward_get_total 0"));
+        assert!(text.contains("hypercache_peer_requests_total{route=\"internal_set\"} 2"));
     }
 }

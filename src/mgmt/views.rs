@@ -194,6 +194,13 @@ pub async fn prometheus(ctl: &ControlCtx, r: &mut Responder<'_>) {
         dist_conns: ctl.dist_conns.get(),
         mgmt_rejected: ctl.mgmt_rejected.get(),
         dist_rejected: ctl.dist_rejected.get(),
+        peer_requests: ctl
+            .peers
+            .sent
+            .borrow()
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect(),
     };
     let (text, _) = crate::metrics::prom::render(&input);
     r.send(
