@@ -41,6 +41,7 @@ pub enum Route {
     Gossip,
     Batch,
     BatchGet,
+    Merkle,
 }
 
 /// (path, route, method, Allow)
@@ -62,6 +63,7 @@ const ROUTES: &[(&str, Route, Method, &str)] = &[
     ("/internal/gossip", Route::Gossip, Method::Post, "POST"),
     ("/internal/batch", Route::Batch, Method::Post, "POST"),
     ("/internal/batch/get", Route::BatchGet, Method::Post, "POST"),
+    ("/internal/merkle", Route::Merkle, Method::Get, "GET, HEAD"),
 ];
 
 impl DistService {
@@ -343,6 +345,26 @@ impl DistService {
         );
     }
 
+    async fn merkle(&self, r: &mut Responder<'_>) {
+        let mut entries = Vec::new();
+        for reply in self.ctl.all_cores(|| Op::MerkleEntries).await {
+            if let Reply::Entries(v) = reply {
+                entries.extend(v);
+            }
+        }
+        let (root, leaves) = crate::dist::merkle::build(&mut entries);
+        let leaf_hashes =
+            (!leaves.is_empty()).then(|| leaves.iter().map(|l| wire::b64(l)).collect::<Vec<_>>());
+        ok_json(
+            r,
+            &serde_json::json!({
+                "root": root.map(|h| wire::b64(&h)),
+                "leaf_hashes": leaf_hashes,
+                "chunk_size": crate::dist::merkle::CHUNK,
+            }),
+        );
+    }
+
     async fn probe(&self, query: &[u8], r: &mut Responder<'_>) {
         let Some(target) = query_param(query, b"target").and_then(|t| form_decode(t).ok()) else {
             return bad(r, "missing target");
@@ -422,6 +444,7 @@ impl Service for DistService {
             Route::Gossip => self.gossip(body, r).await,
             Route::Batch => self.batch(body, r).await,
             Route::BatchGet => self.batch_get(body, r).await,
+            Route::Merkle => self.merkle(r).await,
         }
         false
     }

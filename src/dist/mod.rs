@@ -4,5 +4,7 @@ pub mod client;
 pub mod hash;
 pub mod listener;
 pub mod membership;
+pub mod merkle;
 pub mod ring;
+pub mod sha256;
 pub mod wire;

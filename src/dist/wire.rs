@@ -28,15 +28,14 @@ pub struct TombWire {
     pub deleted_at: u64,
 }
 
+/// `/internal/set`: every field but `replicate` is required (a missing one
+/// is a 400); `version` 0 or `origin` "" marks an unversioned Go sender.
 #[derive(Deserialize, Debug)]
 pub struct SetReq {
     pub key: String,
     pub value: String,
-    #[serde(default)]
     pub expiration_ms: i64,
-    #[serde(default)]
     pub version: u64,
-    #[serde(default)]
     pub origin: String,
     #[serde(default)]
     pub replicate: bool,

@@ -245,6 +245,14 @@ impl CoreCtx {
                     .map(|(idx, hash, key, entry)| (idx, self.apply(hash, &key, &entry, repair)))
                     .collect(),
             ),
+            Op::MerkleEntries => {
+                let now = now_ms();
+                let shard = self.shard.borrow();
+                let mut v = Vec::with_capacity(shard.len());
+                shard.for_each_live(now, |_, k, i| v.push((k.to_vec(), i.version)));
+                shard.for_each_tombstone(now, |_, k, ver, _, _| v.push((k.to_vec(), ver)));
+                Reply::Entries(v)
+            }
             Op::RingUpdate(ring) => {
                 *self.ring.borrow_mut() = ring;
                 Reply::Count(0)

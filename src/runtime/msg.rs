@@ -208,6 +208,8 @@ pub enum Op {
         items: Vec<ApplyItem>,
         repair: bool,
     },
+    /// (key, version) of every live item and tombstone (`/internal/merkle`).
+    MerkleEntries,
     /// New ring snapshot from the control core.
     RingUpdate(Arc<Ring>),
     /// To the control core: replicate coordinated writes.
@@ -244,6 +246,7 @@ pub enum Reply {
     Items(Vec<(usize, Option<OwnedItem>)>),
     Versions(Vec<(usize, u64, u64)>),
     Stats(Box<CoreSnapshot>),
+    Entries(Vec<(Vec<u8>, u64)>),
     Count(u64),
 }
 

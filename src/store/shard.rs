@@ -140,6 +140,23 @@ impl Shard {
         }
     }
 
+    /// Visits tombstones not yet past the TTL: `f(hash, key, version, origin,
+    /// deleted_at_ms)`. No side effects.
+    pub fn for_each_tombstone(&self, now_ms: u64, mut f: impl FnMut(u64, &[u8], u64, &str, u64)) {
+        for pos in 0..self.tombstones.len() {
+            let t = self.tombstones.get(pos);
+            if !t.is_purgeable(now_ms, self.tombstone_ttl_ms) {
+                f(
+                    t.hash,
+                    t.key(),
+                    t.version,
+                    self.origins.name(t.origin),
+                    t.deleted_at_ms,
+                );
+            }
+        }
+    }
+
     pub fn stats(&self) -> ShardStats {
         ShardStats {
             items: self.slab.live() as u64,

@@ -541,3 +541,76 @@ impl TestCluster {
         t0.elapsed()
     }
 }
+
+// ---- client-side helpers shared by the cluster tests ----
+
+/// `PUT /v1/cache/{key}`; asserts 200 and returns the JSON body.
+pub fn put_ok(c: &Client, key: &str, value: &[u8]) -> Value {
+    let r = c.put(&format!("/v1/cache/{}", pct(key)), value);
+    assert_eq!(r.status, 200, "PUT {key} via {}: {}", c.addr, r.describe());
+    r.json()
+}
+
+/// `GET /v1/cache/{key}` raw: Some(bytes) on 200, None on 404, panics otherwise.
+pub fn get_raw(c: &Client, key: &str) -> Option<Vec<u8>> {
+    let r = c.get(&format!("/v1/cache/{}", pct(key)));
+    match r.status {
+        200 => {
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/octet-stream"),
+                "GET {key}: {}",
+                r.describe()
+            );
+            Some(r.body)
+        }
+        404 => None,
+        _ => panic!("GET {key} via {}: {}", c.addr, r.describe()),
+    }
+}
+
+/// `GET /v1/cache/{key}` with `Accept: application/json`: the envelope on 200, None on 404.
+pub fn get_env(c: &Client, key: &str) -> Option<Value> {
+    let r = c.get_with(
+        &format!("/v1/cache/{}", pct(key)),
+        &[("Accept", "application/json")],
+    );
+    match r.status {
+        200 => Some(r.json()),
+        404 => None,
+        _ => panic!("GET(json) {key} via {}: {}", c.addr, r.describe()),
+    }
+}
+
+/// `X-Cache-Version` of a HEAD, None on 404.
+pub fn head_version(c: &Client, key: &str) -> Option<u64> {
+    let r = c.head(&format!("/v1/cache/{}", pct(key)));
+    match r.status {
+        200 => Some(
+            r.header("x-cache-version")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("HEAD {key}: bad X-Cache-Version: {}", r.describe())),
+        ),
+        404 => None,
+        _ => panic!("HEAD {key} via {}: {}", c.addr, r.describe()),
+    }
+}
+
+pub fn b64d(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap_or_else(|e| panic!("bad base64 {s:?}: {e}"))
+}
+
+pub fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .unwrap_or_else(|| panic!("not a string: {s}"))
+                .to_string()
+        })
+        .collect()
+}
