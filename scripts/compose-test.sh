@@ -200,5 +200,26 @@ else
 	fail "${#bad[@]} of 105 reads missing or wrong after ${CONVERGE_TIMEOUT}s, e.g. ${bad[*]:0:8}"
 fi
 
+# ---- 8. without io_uring the server says so and how to fix it (ops.md §4) ----------------------
+# A copy of the shipped profile minus the three io_uring calls stands in for Docker >= 25's default.
+python3 - deploy/seccomp-io_uring.json "$TMP/no-uring.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+drop = {"io_uring_setup", "io_uring_enter", "io_uring_register"}
+for rule in p.get("syscalls", []):
+    rule["names"] = [n for n in rule.get("names", []) if n not in drop]
+p["syscalls"] = [r for r in p["syscalls"] if r["names"]]
+json.dump(p, open(sys.argv[2], "w"))
+PY
+out=$(docker run --rm --security-opt "seccomp=$TMP/no-uring.json" --ulimit memlock="${HYPERCACHE_MEMLOCK:-8388608}" \
+	-e HYPERCACHE_NODE_ID=no-uring hypercache-server:local 2>&1)
+rc=$?
+if ((rc == 1)) && grep -q "io_uring" <<<"$out" && grep -q "seccomp" <<<"$out" && grep -q "5.8" <<<"$out" &&
+	grep -q "io_uring_setup, io_uring_enter and io_uring_register" <<<"$out"; then
+	pass "without io_uring the container exits 1 naming io_uring, 5.8, seccomp and the three calls"
+else
+	fail "without io_uring: exit $rc, output: $(tail -c 400 <<<"$out")"
+fi
+
 summary
 ((FAILED == 0))
