@@ -211,40 +211,49 @@ fn validate_headers<'b>(
     for h in headers {
         let name = h.name.as_bytes();
         let value = trim(h.value);
-        if name.eq_ignore_ascii_case(b"host") {
-            hosts += 1;
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            cl_count += 1;
-            if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-                return Err(bad("invalid Content-Length"));
+        // Dispatch on the length first: most headers of a request are none of
+        // these, and one length compare rules them out.
+        let is = |want: &[u8]| name.eq_ignore_ascii_case(want);
+        match name.len() {
+            4 if is(b"host") => hosts += 1,
+            14 if is(b"content-length") => {
+                cl_count += 1;
+                if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+                    return Err(bad("invalid Content-Length"));
+                }
+                cl = Some(
+                    value
+                        .iter()
+                        .fold(0u64, |a, &d| a * 10 + u64::from(d - b'0')),
+                );
             }
-            cl = Some(
-                value
-                    .iter()
-                    .fold(0u64, |a, &d| a * 10 + u64::from(d - b'0')),
-            );
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            te_count += 1;
-            te_ok &= value.eq_ignore_ascii_case(b"chunked");
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for tok in value.split(|&c| c == b',') {
-                let tok = trim(tok);
-                conn_close |= tok.eq_ignore_ascii_case(b"close");
-                conn_keep_alive |= tok.eq_ignore_ascii_case(b"keep-alive");
+            17 if is(b"transfer-encoding") => {
+                te_count += 1;
+                te_ok &= value.eq_ignore_ascii_case(b"chunked");
             }
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            head.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
-        } else if name.eq_ignore_ascii_case(b"authorization") {
-            head.auth_count = head.auth_count.saturating_add(1);
-            head.authorization = Some(h.value);
-        } else if name.eq_ignore_ascii_case(b"accept") {
-            head.accept_json |= contains_ignore_case(value, b"application/json");
-        } else if name.eq_ignore_ascii_case(b"content-encoding")
-            && !value.eq_ignore_ascii_case(b"identity")
-        {
-            return Err(bad(
-                "unsupported Content-Encoding: request bodies must not be encoded",
-            ));
+            10 if is(b"connection") => {
+                for tok in value.split(|&c| c == b',') {
+                    let tok = trim(tok);
+                    conn_close |= tok.eq_ignore_ascii_case(b"close");
+                    conn_keep_alive |= tok.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            6 if is(b"expect") => {
+                head.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+            }
+            6 if is(b"accept") => {
+                head.accept_json |= contains_ignore_case(value, b"application/json");
+            }
+            13 if is(b"authorization") => {
+                head.auth_count = head.auth_count.saturating_add(1);
+                head.authorization = Some(h.value);
+            }
+            16 if is(b"content-encoding") && !value.eq_ignore_ascii_case(b"identity") => {
+                return Err(bad(
+                    "unsupported Content-Encoding: request bodies must not be encoded",
+                ));
+            }
+            _ => {}
         }
     }
     if cl_count > 1 {

@@ -29,6 +29,23 @@ pub enum Hv<'a> {
     U(u64),
 }
 
+/// Appends the decimal form of `n` without going through `core::fmt`
+/// (this runs several times per response).
+#[inline]
+pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
@@ -78,7 +95,11 @@ pub fn write_head(
     content_length: usize,
     conn: ConnHeader,
 ) {
-    let _ = write!(out, "HTTP/1.1 {} {}\r\nDate: ", status, reason(status));
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_u64(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
     out.extend_from_slice(&now_date());
     out.extend_from_slice(b"\r\n");
     if let Some(ct) = content_type {
@@ -92,9 +113,7 @@ pub fn write_head(
         match value {
             Hv::B(b) => out.extend_from_slice(b),
             Hv::S(s) => out.extend_from_slice(s.as_bytes()),
-            Hv::U(n) => {
-                let _ = write!(out, "{n}");
-            }
+            Hv::U(n) => push_u64(out, *n),
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -103,7 +122,9 @@ pub fn write_head(
         ConnHeader::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         ConnHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
     }
-    let _ = write!(out, "Content-Length: {content_length}\r\n\r\n");
+    out.extend_from_slice(b"Content-Length: ");
+    push_u64(out, content_length as u64);
+    out.extend_from_slice(b"\r\n\r\n");
 }
 
 /// The per-request handle a service writes its one response through.
@@ -206,6 +227,15 @@ mod tests {
         assert!(s.starts_with("HTTP/1.1 404 Not Found\r\nDate: "));
         assert!(s.contains(" GMT\r\n"));
         assert!(s.contains("Allow: GET\r\nConnection: close\r\nContent-Length: 12\r\n\r\n"));
+    }
+
+    #[test]
+    fn push_u64_matches_display() {
+        for n in [0u64, 7, 10, 99, 100, 12345, u64::MAX] {
+            let mut b = Vec::new();
+            push_u64(&mut b, n);
+            assert_eq!(b, n.to_string().into_bytes());
+        }
     }
 
     #[test]
