@@ -372,6 +372,12 @@ async fn control_core(
         members: RefCell::new(membership),
         peers: PeerClient::new(cfg.auth_token.as_deref()),
         subscribers: Default::default(),
+        hints: RefCell::new(crate::control::hints::HintQueues::new(
+            cfg.hint_max_per_node as usize,
+            cfg.hint_max_bytes,
+            cfg.hint_ttl.as_millis() as u64,
+        )),
+        replaying: Default::default(),
         stop: StopSignal::new(),
         mgmt_conns: Cell::new(0),
         dist_conns: Cell::new(0),
@@ -439,6 +445,9 @@ async fn control_core(
     glommio::spawn_local_into(ctl.clone().gossip_loop(), peer_tq)
         .expect("spawn gossip loop")
         .detach();
+    glommio::spawn_local_into(ctl.clone().replay_loop(), peer_tq)
+        .expect("spawn hint replay")
+        .detach();
     glommio::spawn_local_into(ctl.clone().tick_loop(), peer_tq)
         .expect("spawn membership timers")
         .detach();
@@ -485,7 +494,9 @@ async fn shutdown(ctl: &Rc<ControlCtx>) {
         }
         glommio::timer::sleep(Duration::from_millis(20)).await;
     }
-    log::info!("shutdown step 4: no hints or hand-off pending");
+    let left = deadline.saturating_duration_since(Instant::now());
+    log::info!("shutdown step 4: delivering pending hints");
+    ctl.flush_hints(left.min(Duration::from_secs(5))).await;
     log::info!("shutdown step 5: announcing left to the peers");
     ctl.announce_left().await;
     log::info!("shutdown step 6: stopping background loops, closing management and dist listeners");

@@ -486,7 +486,6 @@ fn restarted_node_holds_its_keys_again() {
 /// Invariants 13/14: writes that answered QUORUM_FAILED converge to every owner once the owners
 /// return (hints within HINT_REPLAY + 2T + 3G + 1 s).
 #[test]
-#[ignore = "needs hinted handoff (cluster.md §8): the next cluster issue"]
 fn quorum_failed_writes_converge_when_owners_return() {
     let mut c = TestCluster::start(
         3,

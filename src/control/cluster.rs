@@ -51,7 +51,10 @@ impl ControlCtx {
         for e in effects {
             match e {
                 Effect::RingChanged => self.publish_ring(),
-                Effect::TableChanged => self.notify_members(),
+                Effect::TableChanged => {
+                    self.notify_members();
+                    self.drop_hints_of_left();
+                }
                 Effect::GossipTo(addrs) => {
                     for a in addrs {
                         let ctl = self.clone();

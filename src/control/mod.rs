@@ -5,7 +5,9 @@
 //! from the data cores by message.
 
 pub mod cluster;
+pub mod hints;
 pub mod read;
+pub mod replay;
 pub mod replicate;
 
 use std::cell::{Cell, RefCell};
@@ -31,6 +33,9 @@ pub struct ControlCtx {
     /// SWIM membership (pure state machine; `cluster.rs` drives it).
     pub members: RefCell<Membership>,
     pub peers: PeerClient,
+    /// Hinted handoff queues (cluster.md §8) and the targets being replayed.
+    pub hints: RefCell<hints::HintQueues>,
+    pub replaying: RefCell<std::collections::HashSet<String>>,
     /// `/cluster/events` streams waiting for membership changes.
     pub subscribers: RefCell<Vec<glommio::channels::local_channel::LocalSender<()>>>,
     /// Incarnation of this node: start time in ms, so a restart is higher.
@@ -104,6 +109,7 @@ impl ControlCtx {
         v[idx("TombstonesActive")] = total.tombstones;
         v[idx("TombstonesPurged")] += total.tombstones_purged;
         self.membership_values(&mut v);
+        v[idx("HintedBytes")] = self.hints.borrow().bytes();
         v[idx("TombstonesActive")] = total.tombstones;
         v
     }

@@ -37,6 +37,9 @@ pub fn needed(c: Consistency, n: usize) -> usize {
 pub enum Ack {
     Ok,
     Newer(u64, String),
+    /// The owner refused the item as invalid: logged, not hinted.
+    Invalid,
+    /// No acknowledgement (transport error, timeout, non-2xx): hinted.
     Failed,
 }
 
@@ -186,11 +189,19 @@ impl ControlCtx {
                 })
                 .collect();
             glommio::spawn_local(async move {
+                let hint_src: Vec<(usize, String, Entry)> = items.clone();
                 let results = match addr {
                     Some(a) => ctl.send_writes(&a, &owner, items, now).await,
                     None => items.iter().map(|(j, _, _)| (*j, Ack::Failed)).collect(),
                 };
                 for r in results {
+                    // Every owner that did not acknowledge gets a hint, also
+                    // after the client was answered (cluster.md §6 step 6).
+                    if let Ack::Failed = r.1 {
+                        if let Some((_, key, entry)) = hint_src.iter().find(|(j, _, _)| *j == r.0) {
+                            ctl.queue_hint(&owner, key, entry.clone());
+                        }
+                    }
                     let _ = tx.send(r).await;
                 }
             })
@@ -227,7 +238,7 @@ impl ControlCtx {
                     st.acks += 1;
                     d.add(idx("WriteAcks"), 1);
                 }
-                Ack::Failed => {}
+                Ack::Failed | Ack::Invalid => {}
             }
         }
         // Late answers keep draining in the background (count acks, log failures).
@@ -406,7 +417,7 @@ impl ControlCtx {
                         ("applied" | "ignored", _, _) => Ack::Ok,
                         _ => {
                             log::warn!("{owner} refused item {}: {:?}", r.key, r.error);
-                            Ack::Failed
+                            Ack::Invalid
                         }
                     };
                     (j, ack)

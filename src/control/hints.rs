@@ -1,0 +1,269 @@
+//! Hinted handoff queues (cluster.md §8): a pure structure, one FIFO per
+//! target node, bounded per target and in total bytes. The replay driver
+//! (`control/replay.rs`) sends them; nothing here does I/O.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::runtime::msg::Entry;
+
+/// Per-hint accounting beyond key and value bytes (same as an entry's).
+pub const HINT_OVERHEAD: u64 = 64;
+
+#[derive(Debug, Clone)]
+pub struct Hint {
+    pub key: String,
+    /// Carries its original version; items keep their absolute deadline.
+    pub entry: Entry,
+    pub enqueued_ms: u64,
+    pub size: u64,
+}
+
+/// What a queue operation did, for the metrics of cluster.md §14.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HintCounts {
+    pub queued: u64,
+    pub dropped: u64,
+    pub global_dropped: u64,
+    pub expired: u64,
+}
+
+pub struct HintQueues {
+    queues: BTreeMap<String, VecDeque<Hint>>,
+    bytes: u64,
+    max_per_node: usize,
+    max_bytes: u64,
+    ttl_ms: u64,
+}
+
+fn size_of(key: &str, entry: &Entry) -> u64 {
+    let value = match entry {
+        Entry::Item { value, .. } => value.len(),
+        Entry::Tombstone { .. } => 0,
+    };
+    key.len() as u64 + value as u64 + HINT_OVERHEAD
+}
+
+impl HintQueues {
+    pub fn new(max_per_node: usize, max_bytes: u64, ttl_ms: u64) -> HintQueues {
+        HintQueues {
+            queues: BTreeMap::new(),
+            bytes: 0,
+            max_per_node: max_per_node.max(1),
+            max_bytes,
+            ttl_ms,
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn len(&self, target: &str) -> usize {
+        self.queues.get(target).map_or(0, VecDeque::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queues.values().all(VecDeque::is_empty)
+    }
+
+    pub fn targets(&self) -> Vec<String> {
+        self.queues
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// Queues a hint for `target`. A newer hint for the same key replaces the
+    /// queued one in place (not a drop).
+    pub fn push(&mut self, target: &str, key: &str, entry: Entry, now_ms: u64) -> HintCounts {
+        let mut c = HintCounts::default();
+        if self.ttl_ms == 0 {
+            return c;
+        }
+        let size = size_of(key, &entry);
+        let q = self.queues.entry(target.to_string()).or_default();
+        if let Some(h) = q.iter_mut().find(|h| h.key == key) {
+            if entry.newer_than(&h.entry) {
+                self.bytes = self.bytes - h.size + size;
+                h.entry = entry;
+                h.size = size;
+                h.enqueued_ms = now_ms;
+            }
+            c.queued = 1;
+            return c;
+        }
+        if q.len() >= self.max_per_node {
+            if let Some(old) = q.pop_front() {
+                self.bytes -= old.size;
+                c.dropped += 1;
+            }
+        }
+        q.push_back(Hint {
+            key: key.to_string(),
+            entry,
+            enqueued_ms: now_ms,
+            size,
+        });
+        self.bytes += size;
+        c.queued = 1;
+        while self.bytes > self.max_bytes {
+            // Drop the oldest hint of all queues.
+            let oldest = self
+                .queues
+                .iter()
+                .filter_map(|(t, q)| q.front().map(|h| (h.enqueued_ms, t.clone())))
+                .min();
+            let Some((_, t)) = oldest else { break };
+            if let Some(h) = self.queues.get_mut(&t).and_then(VecDeque::pop_front) {
+                self.bytes -= h.size;
+                c.global_dropped += 1;
+            }
+        }
+        c
+    }
+
+    /// Discards hints older than the TTL and hints whose item has expired.
+    pub fn expire(&mut self, now_ms: u64) -> HintCounts {
+        let mut c = HintCounts::default();
+        let ttl = self.ttl_ms;
+        for q in self.queues.values_mut() {
+            q.retain(|h| {
+                let old = now_ms.saturating_sub(h.enqueued_ms) >= ttl;
+                let dead = matches!(h.entry, Entry::Item { expires_at_ms, .. } if expires_at_ms != 0 && expires_at_ms <= now_ms);
+                if old || dead {
+                    self.bytes -= h.size;
+                    c.expired += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        c
+    }
+
+    /// Drops every hint of `target` (it left the cluster).
+    pub fn drop_target(&mut self, target: &str) -> u64 {
+        let Some(q) = self.queues.remove(target) else {
+            return 0;
+        };
+        for h in &q {
+            self.bytes -= h.size;
+        }
+        q.len() as u64
+    }
+
+    /// Drops the hints of `target` for which `keep` says false.
+    pub fn retain(&mut self, target: &str, mut keep: impl FnMut(&Hint) -> bool) -> u64 {
+        let Some(q) = self.queues.get_mut(target) else {
+            return 0;
+        };
+        let before = q.len();
+        let mut freed = 0;
+        q.retain(|h| {
+            let k = keep(h);
+            if !k {
+                freed += h.size;
+            }
+            k
+        });
+        self.bytes -= freed;
+        (before - q.len()) as u64
+    }
+
+    /// The oldest `max` hints of `target`, still queued.
+    pub fn peek(&self, target: &str, max: usize) -> Vec<Hint> {
+        self.queues
+            .get(target)
+            .map(|q| q.iter().take(max).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes the hint of `key` from `target` if it is still the one sent
+    /// (same version and origin): a newer coalesced hint stays queued.
+    pub fn remove_sent(&mut self, target: &str, key: &str, sent: &Entry) -> bool {
+        let Some(q) = self.queues.get_mut(target) else {
+            return false;
+        };
+        let Some(pos) = q.iter().position(|h| h.key == key && h.entry == *sent) else {
+            return false;
+        };
+        if let Some(h) = q.remove(pos) {
+            self.bytes -= h.size;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(v: u64, len: usize, exp: u64) -> Entry {
+        Entry::Item {
+            value: vec![b'x'; len],
+            version: v,
+            origin: "n1".into(),
+            expires_at_ms: exp,
+        }
+    }
+
+    #[test]
+    fn per_target_cap_drops_oldest() {
+        let mut h = HintQueues::new(2, u64::MAX, 30_000);
+        h.push("b", "k1", item(1, 1, 0), 0);
+        h.push("b", "k2", item(1, 1, 0), 1);
+        let c = h.push("b", "k3", item(1, 1, 0), 2);
+        assert_eq!(c.dropped, 1);
+        assert_eq!(
+            h.peek("b", 10)
+                .iter()
+                .map(|x| x.key.as_str())
+                .collect::<Vec<_>>(),
+            ["k2", "k3"]
+        );
+    }
+
+    #[test]
+    fn global_bytes_cap_drops_oldest_of_all() {
+        let one = size_of("k1", &item(1, 10, 0));
+        let mut h = HintQueues::new(100, 2 * one, 30_000);
+        h.push("a", "k1", item(1, 10, 0), 0);
+        h.push("b", "k2", item(1, 10, 0), 1);
+        let c = h.push("b", "k3", item(1, 10, 0), 2);
+        assert_eq!(c.global_dropped, 1);
+        assert_eq!(h.len("a"), 0);
+        assert!(h.bytes() <= 2 * one);
+    }
+
+    #[test]
+    fn coalesces_newer_in_place_and_expires() {
+        let mut h = HintQueues::new(10, u64::MAX, 1000);
+        h.push("b", "k", item(1, 1, 0), 0);
+        h.push("b", "k", item(2, 5, 0), 10);
+        assert_eq!(h.len("b"), 1);
+        assert_eq!(h.peek("b", 1)[0].entry.version(), 2);
+        h.push("b", "e", item(3, 1, 500), 10);
+        assert_eq!(h.expire(600).expired, 1, "expired item");
+        assert_eq!(h.expire(1010).expired, 1, "older than the TTL");
+        assert_eq!(h.bytes(), 0);
+    }
+
+    #[test]
+    fn disabled_with_zero_ttl() {
+        let mut h = HintQueues::new(10, u64::MAX, 0);
+        assert_eq!(h.push("b", "k", item(1, 1, 0), 0).queued, 0);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn remove_sent_keeps_a_newer_hint() {
+        let mut h = HintQueues::new(10, u64::MAX, 30_000);
+        h.push("b", "k", item(1, 1, 0), 0);
+        let sent = h.peek("b", 1)[0].entry.clone();
+        h.push("b", "k", item(2, 1, 0), 1);
+        assert!(!h.remove_sent("b", "k", &sent));
+        assert_eq!(h.len("b"), 1);
+    }
+}
