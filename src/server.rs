@@ -358,8 +358,14 @@ async fn control_core(
         glommio::Latency::Matters(Duration::from_millis(1)),
         "peer",
     );
+    let bg_tq = ex.create_task_queue(
+        Shares::Static(100),
+        glommio::Latency::NotImportant,
+        "background",
+    );
     let (senders, receivers) = join_mesh(mesh).await;
     let cfg = &node.config;
+    let first_ring = Arc::new(Ring::new(&membership.ring_members(), cfg.replication));
     let ctl = Rc::new(ControlCtx {
         cores: cfg.cores,
         dispatch: Dispatcher::new(senders, cfg.cores, &peer_map).await,
@@ -378,6 +384,13 @@ async fn control_core(
             cfg.hint_ttl.as_millis() as u64,
         )),
         replaying: Default::default(),
+        rebalance: RefCell::new(crate::control::rebalance::RebalanceState {
+            r_done: first_ring.clone(),
+            generation: 0,
+            dirty: false,
+            fresh: Default::default(),
+            incarnations: Default::default(),
+        }),
         stop: StopSignal::new(),
         mgmt_conns: Cell::new(0),
         dist_conns: Cell::new(0),
@@ -444,6 +457,9 @@ async fn control_core(
         .detach();
     glommio::spawn_local_into(ctl.clone().gossip_loop(), peer_tq)
         .expect("spawn gossip loop")
+        .detach();
+    glommio::spawn_local_into(ctl.clone().rebalance_loop(), bg_tq)
+        .expect("spawn rebalance")
         .detach();
     glommio::spawn_local_into(ctl.clone().replay_loop(), peer_tq)
         .expect("spawn hint replay")

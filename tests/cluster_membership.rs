@@ -431,7 +431,6 @@ fn quorum_failure_with_two_of_three_down() {
 /// Invariant 12 (second half): a restarted node holds its keys again within 5 s plus the time
 /// to move them (rebalance or catch-up), without any read going through it.
 #[test]
-#[ignore = "needs rebalance / anti-entropy (cluster.md §9, §10): the next cluster issue"]
 fn restarted_node_holds_its_keys_again() {
     let mut c = TestCluster::start(4, &[]);
     let victim = 3; // node-4

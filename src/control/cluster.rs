@@ -54,6 +54,7 @@ impl ControlCtx {
                 Effect::TableChanged => {
                     self.notify_members();
                     self.drop_hints_of_left();
+                    self.note_incarnations();
                 }
                 Effect::GossipTo(addrs) => {
                     for a in addrs {
@@ -74,6 +75,7 @@ impl ControlCtx {
         let members = self.members.borrow().ring_members();
         let ring = Arc::new(Ring::new(&members, self.node.config.replication));
         *self.ring.borrow_mut() = ring.clone();
+        self.ring_changed();
         log::info!(
             "ring now has {} members: {}",
             members.len(),

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod hints;
 pub mod read;
+pub mod rebalance;
 pub mod replay;
 pub mod replicate;
 
@@ -33,6 +34,8 @@ pub struct ControlCtx {
     /// SWIM membership (pure state machine; `cluster.rs` drives it).
     pub members: RefCell<Membership>,
     pub peers: PeerClient,
+    /// Rebalance progress (cluster.md §9).
+    pub rebalance: RefCell<rebalance::RebalanceState>,
     /// Hinted handoff queues (cluster.md §8) and the targets being replayed.
     pub hints: RefCell<hints::HintQueues>,
     pub replaying: RefCell<std::collections::HashSet<String>>,

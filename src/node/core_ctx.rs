@@ -245,6 +245,16 @@ impl CoreCtx {
                     .map(|(idx, hash, key, entry)| (idx, self.apply(hash, &key, &entry, repair)))
                     .collect(),
             ),
+            Op::ScanKeys => Reply::KeyList(self.shard.borrow().keys(now_ms())),
+            Op::DropIfSame(items) => {
+                let now = now_ms();
+                let mut shard = self.shard.borrow_mut();
+                let n = items
+                    .into_iter()
+                    .filter(|(h, k, v, o)| shard.remove_if_same(*h, k, *v, o, now))
+                    .count();
+                Reply::Count(n as u64)
+            }
             Op::MerkleEntries => {
                 let now = now_ms();
                 let shard = self.shard.borrow();

@@ -208,6 +208,11 @@ pub enum Op {
         items: Vec<ApplyItem>,
         repair: bool,
     },
+    /// Every key held, live items and tombstones (rebalance scan).
+    ScanKeys,
+    /// Rebalance hand-off: drop these entries if they still have exactly this
+    /// (version, origin): (hash, key, version, origin).
+    DropIfSame(Vec<(u64, Vec<u8>, u64, String)>),
     /// (key, version) of every live item and tombstone (`/internal/merkle`).
     MerkleEntries,
     /// New ring snapshot from the control core.
@@ -247,6 +252,7 @@ pub enum Reply {
     Versions(Vec<(usize, u64, u64)>),
     Stats(Box<CoreSnapshot>),
     Entries(Vec<(Vec<u8>, u64)>),
+    KeyList(Vec<(u64, Vec<u8>)>),
     Count(u64),
 }
 

@@ -157,6 +157,44 @@ impl Shard {
         }
     }
 
+    /// Rebalance hand-off: drops the local item or tombstone of `key` only if
+    /// it still has exactly this (version, origin), so a write that arrived
+    /// after the hand-off is never lost. Returns whether it was dropped.
+    pub fn remove_if_same(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        version: u64,
+        origin: &str,
+        now_ms: u64,
+    ) -> bool {
+        match self.resolve(hash, key, now_ms) {
+            Local::Item(idx) => {
+                if self.local_stamp(Local::Item(idx)) != (version, origin) {
+                    return false;
+                }
+                self.remove_item(idx);
+                true
+            }
+            Local::Tombstone(pos) => {
+                if self.local_stamp(Local::Tombstone(pos)) != (version, origin) {
+                    return false;
+                }
+                self.tombstones.remove(pos);
+                true
+            }
+            Local::Absent => false,
+        }
+    }
+
+    /// Every key held (live items and tombstones): `(hash, key)`.
+    pub fn keys(&self, now_ms: u64) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::with_capacity(self.len() + self.tombstones.len());
+        self.for_each_live(now_ms, |h, k, _| out.push((h, k.to_vec())));
+        self.for_each_tombstone(now_ms, |h, k, _, _, _| out.push((h, k.to_vec())));
+        out
+    }
+
     pub fn stats(&self) -> ShardStats {
         ShardStats {
             items: self.slab.live() as u64,

@@ -249,3 +249,40 @@ fn origin_ids_are_compacted_when_full() {
     );
     assert_eq!(s.get(h(b"keep"), b"keep", T0).map(|i| i.origin), Some("n1"));
 }
+
+#[test]
+fn remove_if_same_only_drops_the_exact_entry() {
+    let mut s = Shard::new(
+        ShardLimits {
+            max_items: 10,
+            max_bytes: None,
+        },
+        Policy::Lru,
+        600_000,
+    );
+    let item = |v| Incoming::Item {
+        value: b"x",
+        version: v,
+        origin: "n1",
+        expires_at_ms: 0,
+    };
+    s.apply(1, b"k", item(5), 0, false);
+    assert!(
+        !s.remove_if_same(1, b"k", 4, "n1", 0),
+        "older stamp must not drop"
+    );
+    assert!(
+        !s.remove_if_same(1, b"k", 5, "n2", 0),
+        "other origin must not drop"
+    );
+    assert!(s.remove_if_same(1, b"k", 5, "n1", 0));
+    assert!(matches!(s.lookup(1, b"k", 0), Lookup::Absent));
+    let tomb = Incoming::Tombstone {
+        version: 7,
+        origin: "n1",
+        deleted_at_ms: 0,
+    };
+    s.apply(1, b"k", tomb, 0, false);
+    assert!(s.remove_if_same(1, b"k", 7, "n1", 0));
+    assert_eq!(s.stats().tombstones, 0);
+}
