@@ -513,6 +513,23 @@ async fn shutdown(ctl: &Rc<ControlCtx>) {
     let left = deadline.saturating_duration_since(Instant::now());
     log::info!("shutdown step 4: delivering pending hints");
     ctl.flush_hints(left.min(Duration::from_secs(5))).await;
+    // Hand-off (cluster.md §11): the drained node's ring excludes itself, so
+    // rebalance pushes every entry to its owners; wait for it to finish,
+    // keeping a second for step 5.
+    let handoff_end = deadline
+        .checked_sub(Duration::from_secs(1))
+        .unwrap_or(deadline);
+    if !ctl.rebalance_idle() {
+        log::info!("shutdown step 4: handing off entries to their owners");
+    }
+    while !ctl.rebalance_idle() && Instant::now() < handoff_end {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+    if !ctl.rebalance_idle() {
+        log::warn!(
+            "shutdown deadline: hand-off not complete; the remaining owners keep the other copies"
+        );
+    }
     log::info!("shutdown step 5: announcing left to the peers");
     ctl.announce_left().await;
     log::info!("shutdown step 6: stopping background loops, closing management and dist listeners");

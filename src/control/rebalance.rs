@@ -80,6 +80,12 @@ impl ControlCtx {
         }
     }
 
+    /// No scan pending: the last completed scan used the current ring.
+    pub fn rebalance_idle(&self) -> bool {
+        let st = self.rebalance.borrow();
+        !st.dirty && same_ring(&st.r_done, &self.ring.borrow())
+    }
+
     /// The loop: every REBALANCE_INTERVAL, run a scan while work remains.
     pub async fn rebalance_loop(self: Rc<Self>) {
         let period = self.node.config.rebalance_interval;
