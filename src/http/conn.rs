@@ -19,7 +19,10 @@ use glommio::net::TcpStream;
 use super::chunked::{ChunkError, ChunkedDecoder};
 use super::parse::{parse_head, BodyKind, FramingError, Head, Parsed, MAX_HEAD};
 use super::response::{write_error_body, ConnHeader, Responder, JSON};
+use super::watch::{Guard, Watch};
 use crate::runtime::stop::StopSignal;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,6 +65,7 @@ pub trait Service {
 
 struct Conn {
     stream: TcpStream,
+    watch: Guard,
     buf: Vec<u8>,
     rpos: usize,
     end: usize,
@@ -82,7 +86,18 @@ impl Conn {
     }
 
     /// Reads more bytes, making room for at least `want` bytes of unread data.
+    /// The read ends (0 bytes) if it waits past `timeout` (see `watch`).
     async fn read_more(&mut self, timeout: Duration, want: usize) -> io::Result<usize> {
+        self.read_more_until(Instant::now() + timeout, want, false)
+            .await
+    }
+
+    async fn read_more_until(
+        &mut self,
+        deadline: Instant,
+        want: usize,
+        idle: bool,
+    ) -> io::Result<usize> {
         if self.rpos == self.end {
             self.rpos = 0;
             self.end = 0;
@@ -100,9 +115,10 @@ impl Conn {
                 self.buf.resize(need.next_power_of_two(), 0);
             }
         }
-        self.stream
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.watch.reading(deadline, idle);
+        let r = self.stream.read(&mut self.buf[self.end..]).await;
+        self.watch.done();
+        let n = r?;
         self.end += n;
         if n == 0 {
             self.eof = true;
@@ -132,10 +148,12 @@ fn framing_response(out: &mut Vec<u8>, e: FramingError) {
 
 /// Serves one connection until it closes, errors, times out, or `stop` fires
 /// while it is idle.
-pub async fn serve<S: Service>(svc: &S, stream: TcpStream, stop: &StopSignal) {
+pub async fn serve<S: Service>(svc: &S, stream: TcpStream, stop: &StopSignal, watch: &Rc<Watch>) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let guard = watch.register(stream.as_raw_fd());
     let mut c = Conn {
+        watch: guard,
         stream,
         buf: vec![0; INITIAL_BUF],
         rpos: 0,
@@ -168,10 +186,8 @@ async fn serve_inner<S: Service>(
                 return Ok(());
             }
             let timeout = if first { HEADER_TIMEOUT } else { IDLE_TIMEOUT };
-            let n = match stop.race(c.read_more(timeout, 0)).await {
-                Some(r) => r?,
-                None => return Ok(()),
-            };
+            // Idle: the watch closes it at the deadline or when the listener stops.
+            let n = c.read_more_until(Instant::now() + timeout, 0, true).await?;
             if n == 0 {
                 return Ok(());
             }
@@ -216,11 +232,10 @@ async fn handle_one<S: Service>(
                     return Ok(Step::Close);
                 }
                 c.flush().await?;
-                let left = head_deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                if Instant::now() >= head_deadline {
                     return Ok(Step::Close);
                 }
-                match c.read_more(left, MAX_HEAD).await {
+                match c.read_more_until(head_deadline, MAX_HEAD, false).await {
                     Ok(0) => return Ok(Step::Close),
                     Ok(_) => continue,
                     Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(Step::Close),

@@ -8,3 +8,4 @@ pub mod parse;
 #[cfg(test)]
 mod proptests;
 pub mod response;
+pub mod watch;

@@ -107,9 +107,12 @@ pub enum Parsed<'b> {
 
 /// Parses and validates one request head at the start of `buf`.
 pub fn parse_head(buf: &[u8]) -> Parsed<'_> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let status = match req.parse(buf) {
+    // Uninitialised slots: clearing 64 headers (2 KiB) per request costs more
+    // than parsing a typical head.
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let status = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => return Parsed::Invalid(TOO_LARGE_HEAD),
         Err(httparse::Error::Version) => return Parsed::Invalid(bad("unsupported HTTP version")),

@@ -20,6 +20,10 @@ pub async fn accept_loop<S: Service + 'static>(
     tq: TaskQueueHandle,
 ) {
     let open = Rc::new(open);
+    let watch = Rc::new(crate::http::watch::Watch::default());
+    glommio::spawn_local_into(watch.clone().sweeper(stop.clone()), tq)
+        .expect("spawn connection sweeper")
+        .detach();
     loop {
         let accepted = match stop.race(listener.accept()).await {
             None => break,
@@ -43,9 +47,10 @@ pub async fn accept_loop<S: Service + 'static>(
         let svc = svc.clone();
         let stop = stop.clone();
         let open = open.clone();
+        let watch = watch.clone();
         glommio::spawn_local_into(
             async move {
-                serve(&*svc, stream, &stop).await;
+                serve(&*svc, stream, &stop, &watch).await;
                 open(-1);
             },
             tq,
