@@ -32,8 +32,8 @@ impl ClientService {
         r: &mut Responder<'_>,
     ) {
         let node = self.ctx.node.node_id();
-        let now = now_ms();
         if head {
+            let now = now_ms();
             let last = rfc3339_secs(it.version >> 16);
             let mut owners = String::new();
             self.with_owners(hash, |o| owners = o.join(","));
@@ -55,6 +55,7 @@ impl ClientService {
             r.status = 200;
             crate::http::response::write_head(r.out, 200, Some(OCTETS), &hdrs, it.len, r.conn);
         } else if json {
+            let now = now_ms();
             self.with_owners(hash, |owners| {
                 r.json(200, &[], |b| {
                     envelope::write_envelope(b, key_str(key), it, now, node, owners)

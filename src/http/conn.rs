@@ -19,7 +19,7 @@ use glommio::net::TcpStream;
 use super::chunked::{ChunkError, ChunkedDecoder};
 use super::parse::{parse_head, BodyKind, FramingError, Head, Parsed, MAX_HEAD};
 use super::response::{write_error_body, ConnHeader, Responder, JSON};
-use super::watch::{Guard, Watch};
+use super::watch::{coarse_now, Guard, Watch};
 use crate::runtime::stop::StopSignal;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -88,7 +88,7 @@ impl Conn {
     /// Reads more bytes, making room for at least `want` bytes of unread data.
     /// The read ends (0 bytes) if it waits past `timeout` (see `watch`).
     async fn read_more(&mut self, timeout: Duration, want: usize) -> io::Result<usize> {
-        self.read_more_until(Instant::now() + timeout, want, false)
+        self.read_more_until(coarse_now() + timeout, want, false)
             .await
     }
 
@@ -176,7 +176,7 @@ async fn serve_inner<S: Service>(
     body_buf: &mut Vec<u8>,
 ) -> io::Result<()> {
     // Deadline for the current request's head: from accept or its first byte.
-    let mut head_deadline = Instant::now() + HEADER_TIMEOUT;
+    let mut head_deadline = coarse_now() + HEADER_TIMEOUT;
     let mut first = true;
     loop {
         if c.rpos == c.end {
@@ -187,17 +187,17 @@ async fn serve_inner<S: Service>(
             }
             let timeout = if first { HEADER_TIMEOUT } else { IDLE_TIMEOUT };
             // Idle: the watch closes it at the deadline or when the listener stops.
-            let n = c.read_more_until(Instant::now() + timeout, 0, true).await?;
+            let n = c.read_more_until(coarse_now() + timeout, 0, true).await?;
             if n == 0 {
                 return Ok(());
             }
-            head_deadline = Instant::now() + HEADER_TIMEOUT;
+            head_deadline = coarse_now() + HEADER_TIMEOUT;
             continue;
         }
         first = false;
         let outcome = handle_one(svc, c, stop, scratch, body_buf, head_deadline).await?;
         match outcome {
-            Step::Continue => head_deadline = Instant::now() + HEADER_TIMEOUT,
+            Step::Continue => head_deadline = coarse_now() + HEADER_TIMEOUT,
             Step::Close => return Ok(()),
         }
     }
@@ -232,7 +232,7 @@ async fn handle_one<S: Service>(
                     return Ok(Step::Close);
                 }
                 c.flush().await?;
-                if Instant::now() >= head_deadline {
+                if coarse_now() >= head_deadline {
                     return Ok(Step::Close);
                 }
                 match c.read_more_until(head_deadline, MAX_HEAD, false).await {

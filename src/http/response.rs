@@ -69,20 +69,28 @@ thread_local! {
     static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
 }
 
-fn now_date() -> [u8; 29] {
+/// Recomputes the cached `Date` value; the connection sweeper calls it
+/// every 250 ms, so responses never read the clock for it.
+pub fn refresh_date() {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     DATE.with(|c| {
-        let (s, d) = c.get();
-        if s == secs {
-            return d;
+        if c.get().0 != secs {
+            let mut buf = [0u8; 29];
+            date::imf_fixdate(secs, &mut buf);
+            c.set((secs, buf));
         }
-        let mut buf = [0u8; 29];
-        date::imf_fixdate(secs, &mut buf);
-        c.set((secs, buf));
-        buf
-    })
+    });
+}
+
+fn now_date() -> [u8; 29] {
+    let (secs, d) = DATE.with(Cell::get);
+    if secs != u64::MAX {
+        return d;
+    }
+    refresh_date();
+    DATE.with(Cell::get).1
 }
 
 /// Writes the response head. `content_length` is the length of the body the

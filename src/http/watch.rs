@@ -16,6 +16,26 @@ use crate::runtime::stop::StopSignal;
 
 const SWEEP: Duration = Duration::from_millis(250);
 
+thread_local! {
+    /// A coarse clock for the 10 s / 60 s deadlines, refreshed by the sweeper:
+    /// reading the real clock several times per request showed up at ~5 % of
+    /// the GET path on this VM.
+    static COARSE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Now, to within one sweep period (250 ms).
+#[inline]
+pub fn coarse_now() -> Instant {
+    COARSE.with(|c| match c.get() {
+        Some(t) => t,
+        None => {
+            let t = Instant::now();
+            c.set(Some(t));
+            t
+        }
+    })
+}
+
 struct Slot {
     fd: RawFd,
     /// Deadline of the read in progress, if any.
@@ -108,7 +128,12 @@ impl Watch {
     pub async fn sweeper(self: Rc<Self>, stop: StopSignal) {
         loop {
             let stopped = stop.race(glommio::timer::sleep(SWEEP)).await.is_none();
-            self.sweep(Instant::now(), stopped || stop.is_set());
+            let now = Instant::now();
+            COARSE.with(|c| c.set(Some(now)));
+            super::response::refresh_date();
+            // Deadlines were set from the coarse clock, up to one period
+            // early; the sweep uses the real one.
+            self.sweep(now, stopped || stop.is_set());
             if stopped {
                 glommio::timer::sleep(Duration::from_millis(20)).await;
             }
