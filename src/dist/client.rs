@@ -17,7 +17,9 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 
-const MAX_IDLE: usize = 8;
+/// Idle connections kept per peer and class: as many as requests may be in
+/// flight, so a busy peer never pays a TCP connect per request.
+const MAX_IDLE: usize = 64;
 const IDLE_LIFETIME: Duration = Duration::from_secs(30);
 const MAX_INFLIGHT: u64 = 64;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
