@@ -8,7 +8,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --all-targets -- --test-threads="${TEST_THREADS:-4}"
+# Benches (harness = false) are built by clippy above and run by scripts/bench/compare.sh.
+cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}"
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
 	echo "== docker compose cluster (scripts/compose-test.sh)"
 	scripts/compose-test.sh

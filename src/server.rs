@@ -395,6 +395,7 @@ async fn control_core(
             cfg.hint_ttl.as_millis() as u64,
         )),
         replaying: Default::default(),
+        outbox: Default::default(),
         rebalance: RefCell::new(crate::control::rebalance::RebalanceState {
             r_done: first_ring.clone(),
             generation: 0,

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod hints;
+pub mod outbox;
 pub mod read;
 pub mod rebalance;
 pub mod replay;
@@ -34,6 +35,8 @@ pub struct ControlCtx {
     /// SWIM membership (pure state machine; `cluster.rs` drives it).
     pub members: RefCell<Membership>,
     pub peers: PeerClient,
+    /// Writes waiting to be sent to each owner (coalesced fan-out).
+    pub outbox: RefCell<outbox::Outbox>,
     /// Rebalance progress (cluster.md §9).
     pub rebalance: RefCell<rebalance::RebalanceState>,
     /// Hinted handoff queues (cluster.md §8) and the targets being replayed.

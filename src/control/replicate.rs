@@ -19,7 +19,7 @@ use crate::config::Consistency;
 use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
 use crate::dist::wire::{self, AckResp, BatchReq, BatchResp};
 use crate::metrics::dist::idx;
-use crate::node::{now_ms, shard_for};
+use crate::node::shard_for;
 use crate::runtime::msg::{newer, Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
 
 /// Bodies are split below the dist listener's 17 MiB cap.
@@ -173,39 +173,17 @@ impl ControlCtx {
         }
         let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
         let tx = Rc::new(tx);
-        let now = now_ms();
         for (owner, js) in per_owner {
-            let addr = self.address_of(&owner);
-            let tx = tx.clone();
-            let ctl = self.clone();
-            let items: Vec<(usize, String, Entry)> = js
+            let items: Vec<super::outbox::Pending> = js
                 .iter()
-                .map(|&j| {
-                    (
-                        j,
-                        String::from_utf8_lossy(&jobs[j].key).into_owned(),
-                        jobs[j].entry.clone(),
-                    )
+                .map(|&j| super::outbox::Pending {
+                    j,
+                    key: String::from_utf8_lossy(&jobs[j].key).into_owned(),
+                    entry: jobs[j].entry.clone(),
+                    tx: tx.clone(),
                 })
                 .collect();
-            glommio::spawn_local(async move {
-                let hint_src: Vec<(usize, String, Entry)> = items.clone();
-                let results = match addr {
-                    Some(a) => ctl.send_writes(&a, &owner, items, now).await,
-                    None => items.iter().map(|(j, _, _)| (*j, Ack::Failed)).collect(),
-                };
-                for r in results {
-                    // Every owner that did not acknowledge gets a hint, also
-                    // after the client was answered (cluster.md §6 step 6).
-                    if let Ack::Failed = r.1 {
-                        if let Some((_, key, entry)) = hint_src.iter().find(|(j, _, _)| *j == r.0) {
-                            ctl.queue_hint(&owner, key, entry.clone());
-                        }
-                    }
-                    let _ = tx.send(r).await;
-                }
-            })
-            .detach();
+            self.enqueue_writes(&owner, items);
         }
         drop(tx);
         let deadline = Instant::now() + REQUEST_TIMEOUT;
@@ -274,7 +252,7 @@ impl ControlCtx {
 
     /// Sends the entries for one owner: `/internal/set` / `/internal/del` for
     /// one entry, `/internal/batch` (split at the body budget) for several.
-    async fn send_writes(
+    pub(super) async fn send_writes(
         &self,
         addr: &str,
         owner: &str,
