@@ -329,44 +329,11 @@ impl ClientService {
             outs.push(Out::Pending);
         }
         self.apply_writes(groups, &mut outs, false).await;
-        let m = &self.ctx.metrics;
-        let node = self.ctx.node.node_id();
-        r.json(200, &[], |b| {
-            b.extend_from_slice(b"{\"results\":[");
-            for (i, (it, o)) in items.iter().zip(&outs).enumerate() {
-                let key = it.key.as_deref().unwrap_or("");
-                if i > 0 {
-                    b.push(b',');
-                }
-                b.extend_from_slice(b"{\"key\":");
-                json_str(b, key);
-                match o {
-                    Out::Written => {
-                        bump(&m.sets, 1);
-                        let _ = write!(b, ",\"stored\":true,\"bytes\":{},", sizes[i]);
-                        self.with_owners(xxhash64(key.as_bytes(), 0), |o| {
-                            envelope::write_owners(b, o)
-                        });
-                    }
-                    Out::Invalid(msg) => write_item_error(b, "stored", msg),
-                    Out::Cluster(code, msg) => {
-                        let _ = write!(b, ",\"stored\":false,");
-                        self.with_owners(xxhash64(key.as_bytes(), 0), |o| {
-                            envelope::write_owners(b, o)
-                        });
-                        b.extend_from_slice(b",\"error\":");
-                        json_str(b, msg);
-                        b.extend_from_slice(b",\"code\":");
-                        json_str(b, code);
-                    }
-                    _ => write_item_error(b, "stored", "internal error: item not applied"),
-                }
-                b.push(b'}');
-            }
-            b.extend_from_slice(b"],\"node\":");
-            json_str(b, node);
-            b.push(b'}');
-        });
+        let keys: Vec<&str> = items
+            .iter()
+            .map(|it| it.key.as_deref().unwrap_or(""))
+            .collect();
+        self.write_results(&keys, &outs, Some(&sizes), r);
     }
 
     pub(super) async fn batch_delete(&self, body: &[u8], r: &mut Responder<'_>) {
@@ -398,36 +365,57 @@ impl ClientService {
             }
         }
         self.apply_writes(groups, &mut outs, true).await;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.write_results(&keys, &outs, None, r);
+    }
+
+    /// The body of a batch put (`sizes` given: `stored`, `bytes`) or batch
+    /// delete (`deleted`) answer, one result per input item in order.
+    fn write_results(
+        &self,
+        keys: &[&str],
+        outs: &[Out],
+        sizes: Option<&[usize]>,
+        r: &mut Responder<'_>,
+    ) {
+        let flag = if sizes.is_some() { "stored" } else { "deleted" };
         let m = &self.ctx.metrics;
         let node = self.ctx.node.node_id();
         r.json(200, &[], |b| {
             b.extend_from_slice(b"{\"results\":[");
-            for (i, (k, o)) in keys.iter().zip(&outs).enumerate() {
+            for (i, (key, o)) in keys.iter().zip(outs).enumerate() {
                 if i > 0 {
                     b.push(b',');
                 }
                 b.extend_from_slice(b"{\"key\":");
-                json_str(b, k);
+                json_str(b, key);
+                let owners = |b: &mut Vec<u8>| {
+                    self.with_owners(xxhash64(key.as_bytes(), 0), |o| {
+                        envelope::write_owners(b, o)
+                    })
+                };
                 match o {
                     Out::Written => {
-                        bump(&m.deletes, 1);
-                        b.extend_from_slice(b",\"deleted\":true,");
-                        self.with_owners(xxhash64(k.as_bytes(), 0), |o| {
-                            envelope::write_owners(b, o)
-                        });
+                        let _ = write!(b, ",\"{flag}\":true,");
+                        match sizes {
+                            Some(sz) => {
+                                bump(&m.sets, 1);
+                                let _ = write!(b, "\"bytes\":{},", sz[i]);
+                            }
+                            None => bump(&m.deletes, 1),
+                        }
+                        owners(b);
                     }
-                    Out::Invalid(msg) => write_item_error(b, "deleted", msg),
+                    Out::Invalid(msg) => write_item_error(b, flag, msg),
                     Out::Cluster(code, msg) => {
-                        let _ = write!(b, ",\"deleted\":false,");
-                        self.with_owners(xxhash64(k.as_bytes(), 0), |o| {
-                            envelope::write_owners(b, o)
-                        });
+                        let _ = write!(b, ",\"{flag}\":false,");
+                        owners(b);
                         b.extend_from_slice(b",\"error\":");
                         json_str(b, msg);
                         b.extend_from_slice(b",\"code\":");
                         json_str(b, code);
                     }
-                    _ => write_item_error(b, "deleted", "internal error: item not applied"),
+                    _ => write_item_error(b, flag, "internal error: item not applied"),
                 }
                 b.push(b'}');
             }

@@ -146,50 +146,81 @@ impl ClientService {
         r.error(404, "NOT_FOUND", "key not found");
     }
 
+    /// Applies one write (`value` Some) or delete (None) of a decoded key:
+    /// through the owners in a cluster, else on the owning core. Counts it
+    /// and returns true on success; on failure the error is already in `r`.
+    async fn write_one(
+        &self,
+        hash: u64,
+        key: &[u8],
+        value: Option<&[u8]>,
+        ttl_ms: u64,
+        r: &mut Responder<'_>,
+    ) -> bool {
+        let core = shard_for(hash, self.ctx.cores);
+        let delete = value.is_none();
+        let item = |store| PutItem {
+            idx: 0,
+            hash,
+            key: key.to_vec(),
+            value: value.unwrap_or_default().to_vec(),
+            ttl_ms,
+            store,
+            observe: 0,
+        };
+        if let Some(owners) = self.cluster_owners(hash) {
+            if owners.is_empty() {
+                super::coord::no_owners(r);
+                return false;
+            }
+            let out = self
+                .coordinate_writes(vec![(item(false), owners)], delete)
+                .await;
+            match out.first() {
+                Some(o) if o.ok => {}
+                Some(o) => {
+                    super::coord::write_failed(r, o);
+                    return false;
+                }
+                None => {
+                    r.error(500, "INTERNAL", "internal error: write not coordinated");
+                    return false;
+                }
+            }
+        } else {
+            if core == self.ctx.id {
+                match value {
+                    Some(v) => self.ctx.put_local(hash, key, v, ttl_ms, true, 0),
+                    None => self.ctx.delete_local(hash, key, true, 0),
+                };
+            } else {
+                let op = match value {
+                    Some(_) => Op::Put(item(true)),
+                    None => Op::Delete {
+                        hash,
+                        key: key.to_vec(),
+                        store: true,
+                        observe: 0,
+                    },
+                };
+                self.ctx.on_core(core, op).await;
+            }
+            bump(&self.ctx.metrics.local_writes, 1);
+        }
+        let m = &self.ctx.metrics;
+        bump(if delete { &m.deletes } else { &m.sets }, 1);
+        true
+    }
+
     pub(super) async fn put(&self, seg: &[u8], ttl_ms: u64, body: &[u8], r: &mut Responder<'_>) {
         let mut kb = [0u8; MAX_KEY];
         let Ok(key) = decode_path_key(seg, &mut kb) else {
             return;
         };
         let hash = xxhash64(key, 0);
-        let core = shard_for(hash, self.ctx.cores);
-        if let Some(owners) = self.cluster_owners(hash) {
-            if owners.is_empty() {
-                return super::coord::no_owners(r);
-            }
-            let item = PutItem {
-                idx: 0,
-                hash,
-                key: key.to_vec(),
-                value: body.to_vec(),
-                ttl_ms,
-                store: false,
-                observe: 0,
-            };
-            let out = self.coordinate_writes(vec![(item, owners)], false).await;
-            match out.first() {
-                Some(o) if o.ok => {}
-                Some(o) => return super::coord::write_failed(r, o),
-                None => return r.error(500, "INTERNAL", "internal error: write not coordinated"),
-            }
-        } else if core == self.ctx.id {
-            self.ctx.put_local(hash, key, body, ttl_ms, true, 0);
-        } else {
-            let op = Op::Put(PutItem {
-                idx: 0,
-                hash,
-                key: key.to_vec(),
-                value: body.to_vec(),
-                ttl_ms,
-                store: true,
-                observe: 0,
-            });
-            self.ctx.on_core(core, op).await;
+        if !self.write_one(hash, key, Some(body), ttl_ms, r).await {
+            return;
         }
-        if !self.is_cluster() {
-            bump(&self.ctx.metrics.local_writes, 1);
-        }
-        bump(&self.ctx.metrics.sets, 1);
         let node = self.ctx.node.node_id();
         self.with_owners(hash, |owners| {
             r.json(200, &[], |b| {
@@ -204,41 +235,9 @@ impl ClientService {
             return;
         };
         let hash = xxhash64(key, 0);
-        let core = shard_for(hash, self.ctx.cores);
-        if let Some(owners) = self.cluster_owners(hash) {
-            if owners.is_empty() {
-                return super::coord::no_owners(r);
-            }
-            let item = PutItem {
-                idx: 0,
-                hash,
-                key: key.to_vec(),
-                value: Vec::new(),
-                ttl_ms: 0,
-                store: false,
-                observe: 0,
-            };
-            let out = self.coordinate_writes(vec![(item, owners)], true).await;
-            match out.first() {
-                Some(o) if o.ok => {}
-                Some(o) => return super::coord::write_failed(r, o),
-                None => return r.error(500, "INTERNAL", "internal error: delete not coordinated"),
-            }
-        } else if core == self.ctx.id {
-            self.ctx.delete_local(hash, key, true, 0);
-        } else {
-            let op = Op::Delete {
-                hash,
-                key: key.to_vec(),
-                store: true,
-                observe: 0,
-            };
-            self.ctx.on_core(core, op).await;
+        if !self.write_one(hash, key, None, 0, r).await {
+            return;
         }
-        if !self.is_cluster() {
-            bump(&self.ctx.metrics.local_writes, 1);
-        }
-        bump(&self.ctx.metrics.deletes, 1);
         let node = self.ctx.node.node_id();
         self.with_owners(hash, |owners| {
             r.json(200, &[], |b| {

@@ -66,7 +66,8 @@ const ALLOW_KEY: &str = "GET, HEAD, PUT, DELETE";
 const ALLOW_GET: &str = "GET, HEAD";
 const ALLOW_POST: &str = "POST";
 
-fn method_not_allowed(r: &mut Responder<'_>, allow: &str) {
+/// 405 with the `Allow` list (every listener).
+pub fn method_not_allowed(r: &mut Responder<'_>, allow: &str) {
     r.error_with(
         405,
         "METHOD_NOT_ALLOWED",

@@ -11,14 +11,14 @@ use serde_json::Value;
 
 use crate::api::auth::Auth;
 use crate::api::keys::{check_key, form_decode, query_param};
-use crate::api::{draining_health, unauthorized};
+use crate::api::{draining_health, method_not_allowed, unauthorized};
 use crate::control::ControlCtx;
 use crate::dist::hash::xxhash64;
 use crate::dist::membership::Entry as Member;
 use crate::dist::wire::{self, BatchGetReq, BatchReq, GetResp, SetReq};
 use crate::http::conn::Service;
 use crate::http::parse::{Head, Method};
-use crate::http::response::{Hv, Responder, TEXT};
+use crate::http::response::{Responder, TEXT};
 use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, KeyRef, Op, Reply};
 
@@ -411,12 +411,7 @@ impl Service for DistService {
         };
         let ok = head.method == method || (method == Method::Get && head.method == Method::Head);
         if !ok {
-            r.error_with(
-                405,
-                "METHOD_NOT_ALLOWED",
-                "method not allowed",
-                &[("Allow", Hv::S(allow))],
-            );
+            method_not_allowed(r, allow);
             return None;
         }
         Some(route)

@@ -8,11 +8,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::api::auth::Auth;
-use crate::api::{draining_health, unauthorized};
+use crate::api::{draining_health, method_not_allowed, unauthorized};
 use crate::control::ControlCtx;
 use crate::http::conn::Service;
 use crate::http::parse::{Head, Method};
-use crate::http::response::{Hv, Responder, TEXT};
+use crate::http::response::{Responder, TEXT};
 
 /// Every route: path, method (`GET` routes also answer HEAD).
 pub const ROUTES: &[(&str, Method)] = &[
@@ -92,12 +92,7 @@ impl Service for MgmtService {
             } else {
                 "POST"
             };
-            r.error_with(
-                405,
-                "METHOD_NOT_ALLOWED",
-                "method not allowed",
-                &[("Allow", Hv::S(allow))],
-            );
+            method_not_allowed(r, allow);
             return None;
         }
         Some(route)
