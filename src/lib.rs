@@ -13,17 +13,20 @@
 //!  ┌─────────────────────┐    ┌─────────────────────┐      ┌──────────────────────────┐
 //!  │ client listener     │    │ client listener     │      │ management listener      │
 //!  │  (SO_REUSEPORT)     │    │  (SO_REUSEPORT)     │      │ dist listener            │
-//!  │ Shard 0 (store)     │    │ Shard 1             │      │ shutdown sequence        │
-//!  │ HLC, counters       │    │ HLC, counters       │      │ (membership, replication │
-//!  │ expiry task         │    │ expiry task         │      │  with the cluster issue) │
+//!  │ Shard 0 (store)     │    │ Shard 1             │      │ SWIM membership, ring    │
+//!  │ HLC, counters       │    │ HLC, counters       │      │ write fan-out, reads of  │
+//!  │ expiry task         │    │ expiry task         │      │ remote owners, hints,    │
+//!  │ ring snapshot       │    │ ring snapshot       │      │ rebalance, shutdown      │
 //!  └─────────┬───────────┘    └──────────┬──────────┘      └────────────┬─────────────┘
 //!            └──────── glommio channel mesh of runtime::msg::Msg ───────┘
 //! ```
 //!
 //! Every executor is a pinned glommio `LocalExecutor` with three task queues:
 //! client requests, mesh/peer messages (both latency-sensitive) and background
-//! work (expiry). Nothing mutable is shared between cores: the only
-//! cross-thread state is [`node::NodeShared`] (config plus the draining flag).
+//! work (expiry, rebalance). Nothing mutable is shared between cores: the only
+//! cross-thread state is [`node::NodeShared`] (config plus the draining flag);
+//! the control core publishes each new ring to the data cores as an immutable
+//! `Arc<Ring>` snapshot.
 //!
 //! ## Life of a GET
 //! 1. The kernel hands the connection to some data core (SO_REUSEPORT).
@@ -36,18 +39,31 @@
 //! 4. Responses of pipelined requests are appended in order and leave in one
 //!    write.
 //!
-//! ## Life of a PUT
-//! The owning core assigns the version from its hybrid logical clock
-//! ([`store::Hlc`]) and the absolute deadline, and applies it to its shard
-//! under last-write-wins. (With the cluster issue the control core fans the
-//! versioned write out to the other ring owners and waits for the quorum.)
+//! In a cluster, a GET for a key this node owns is served from the local shard
+//! (a tombstone is an authoritative miss); otherwise, or on a local miss, the
+//! control core asks the remote owners in ring order ([`control::read`]).
+//!
+//! ## Life of a replicated PUT
+//! 1. The connection's core finds the owners in its ring snapshot.
+//! 2. The key's core assigns the version from its hybrid logical clock
+//!    ([`store::Hlc`]) and the absolute deadline, and applies it when this node
+//!    is an owner (one ack).
+//! 3. One [`runtime::msg::Op::Replicate`] goes to the control core, which queues
+//!    the entry for every remote owner ([`control::outbox`]: concurrent writes
+//!    to one owner share one `/internal/batch`), counts acks, answers when W
+//!    arrived (re-issuing once if an owner reports a newer entry), and leaves a
+//!    hint ([`control::hints`]) for every owner that did not acknowledge.
+//! 4. On a single-node ring none of this happens: step 2 is the whole write.
 //!
 //! ## Modules
 //! - [`config`]: `HYPERCACHE_*` variables → validated [`config::Config`].
 //! - [`runtime`]: pre-flight checks, sockets, mesh dispatch, accept loops.
 //! - [`http`]: parser, chunked decoder, response writer, connection loop.
-//! - [`api`]: client routes; [`mgmt`]: management routes; [`dist`]: hash,
-//!   ring, peer listener; [`control`]: the control core's state.
+//! - [`api`]: client routes; [`mgmt`]: management routes.
+//! - [`dist`]: hash, ring, SWIM membership (pure state machine), wire types,
+//!   pooled peer client, the dist listener, Merkle summary.
+//! - [`control`]: the control core: membership driver, replication, remote
+//!   reads, hints and replay, rebalance.
 //! - [`store`]: the core-local shard (entries, TTL, eviction, tombstones).
 //! - [`metrics`]: per-core counters, histograms, Prometheus text.
 //! - [`node`]: node-wide flags and the per-core context.
