@@ -470,6 +470,9 @@ async fn control_core(
     glommio::spawn_local_into(ctl.clone().gossip_loop(), peer_tq)
         .expect("spawn gossip loop")
         .detach();
+    glommio::spawn_local_into(ctl.clone().ae_loop(), bg_tq)
+        .expect("spawn anti-entropy")
+        .detach();
     glommio::spawn_local_into(ctl.clone().rebalance_loop(), bg_tq)
         .expect("spawn rebalance")
         .detach();

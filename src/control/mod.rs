@@ -4,6 +4,7 @@
 //! the cluster issue) membership and replication. Collects per-core figures
 //! from the data cores by message.
 
+pub mod ae;
 pub mod cluster;
 pub mod hints;
 pub mod outbox;

@@ -42,6 +42,8 @@ pub enum Route {
     Batch,
     BatchGet,
     Merkle,
+    AeLeaves,
+    AeDigests,
 }
 
 /// (path, route, method, Allow)
@@ -64,6 +66,18 @@ const ROUTES: &[(&str, Route, Method, &str)] = &[
     ("/internal/batch", Route::Batch, Method::Post, "POST"),
     ("/internal/batch/get", Route::BatchGet, Method::Post, "POST"),
     ("/internal/merkle", Route::Merkle, Method::Get, "GET, HEAD"),
+    (
+        "/internal/ae/leaves",
+        Route::AeLeaves,
+        Method::Get,
+        "GET, HEAD",
+    ),
+    (
+        "/internal/ae/digests",
+        Route::AeDigests,
+        Method::Post,
+        "POST",
+    ),
 ];
 
 impl DistService {
@@ -365,6 +379,89 @@ impl DistService {
         );
     }
 
+    fn ring_mismatch(&self, r: &mut Responder<'_>) {
+        let fp = self.ctl.ring_fp();
+        r.json(409, &[], |b| {
+            let _ = serde_json::to_writer(
+                b,
+                &serde_json::json!({"error": "ring mismatch", "code": "RING_MISMATCH", "ring": fp}),
+            );
+        });
+    }
+
+    /// `GET /internal/ae/leaves?peer=A&ring=FP&root=R` (cluster.md §12.3).
+    async fn ae_leaves(&self, query: &[u8], r: &mut Responder<'_>) {
+        let param = |n: &[u8]| {
+            query_param(query, n)
+                .and_then(|v| form_decode(v).ok())
+                .and_then(|v| String::from_utf8(v).ok())
+                .filter(|v| !v.is_empty())
+        };
+        let (Some(peer), Some(ring), Some(root)) = (param(b"peer"), param(b"ring"), param(b"root"))
+        else {
+            return bad(r, "missing peer, ring or root");
+        };
+        let Ok(root) = u64::from_str_radix(&root, 16) else {
+            return bad(r, "malformed root: expected 16 hex digits");
+        };
+        if ring.len() != 16 || u64::from_str_radix(&ring, 16).is_err() {
+            return bad(r, "malformed ring: expected 16 hex digits");
+        }
+        if ring != self.ctl.ring_fp() {
+            return self.ring_mismatch(r);
+        }
+        let set = self.ctl.pair_set(&peer).await;
+        let leaves = crate::dist::ae::leaves_of(&set);
+        let mine = crate::dist::ae::root(&leaves);
+        let node = self.ctl.node.node_id();
+        let hex = crate::dist::ae::hex;
+        let v = if mine == root {
+            serde_json::json!({"node": node, "ring": ring, "root": hex(mine), "equal": true})
+        } else {
+            let l: Vec<String> = leaves.iter().map(|x| hex(*x)).collect();
+            serde_json::json!({"node": node, "ring": ring, "root": hex(mine), "equal": false, "leaves": l})
+        };
+        ok_json(r, &v);
+    }
+
+    /// `POST /internal/ae/digests` `{"peer","ring","leaves":[..≤64]}`.
+    async fn ae_digests(&self, body: &[u8], r: &mut Responder<'_>) {
+        #[derive(serde::Deserialize)]
+        struct Req {
+            peer: String,
+            ring: String,
+            leaves: Vec<u16>,
+        }
+        let req: Req = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+        };
+        if req.leaves.len() > 64
+            || req
+                .leaves
+                .iter()
+                .any(|&l| l as usize >= crate::dist::ae::LEAVES)
+        {
+            return bad(r, "leaves: at most 64 indexes in 0..1023");
+        }
+        if req.ring != self.ctl.ring_fp() {
+            return self.ring_mismatch(r);
+        }
+        let wanted: std::collections::HashSet<usize> =
+            req.leaves.iter().map(|&l| l as usize).collect();
+        let entries: Vec<crate::dist::ae::Digest> = self
+            .ctl
+            .pair_set(&req.peer)
+            .await
+            .into_iter()
+            .filter(|d| wanted.contains(&crate::dist::ae::leaf_of(xxhash64(d.key.as_bytes(), 0))))
+            .collect();
+        ok_json(
+            r,
+            &serde_json::json!({"node": self.ctl.node.node_id(), "entries": entries}),
+        );
+    }
+
     async fn probe(&self, query: &[u8], r: &mut Responder<'_>) {
         let Some(target) = query_param(query, b"target").and_then(|t| form_decode(t).ok()) else {
             return bad(r, "missing target");
@@ -440,6 +537,8 @@ impl Service for DistService {
             Route::Batch => self.batch(body, r).await,
             Route::BatchGet => self.batch_get(body, r).await,
             Route::Merkle => self.merkle(r).await,
+            Route::AeLeaves => self.ae_leaves(q, r).await,
+            Route::AeDigests => self.ae_digests(body, r).await,
         }
         false
     }

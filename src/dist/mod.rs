@@ -1,5 +1,6 @@
 //! Cluster: hashing, the ring, membership, the dist protocol and listener.
 
+pub mod ae;
 pub mod client;
 pub mod hash;
 pub mod listener;

@@ -245,6 +245,44 @@ impl CoreCtx {
                     .map(|(idx, hash, key, entry)| (idx, self.apply(hash, &key, &entry, repair)))
                     .collect(),
             ),
+            Op::AeDigests { ring, peer } => {
+                let now = now_ms();
+                let me = self.node.node_id();
+                let shard = self.shard.borrow();
+                let mut buf = Vec::new();
+                let mut out = Vec::new();
+                let mut both = |h: u64| {
+                    ring.owners_into(h, &mut buf);
+                    let mut a = false;
+                    let mut b = false;
+                    for &i in buf.iter() {
+                        a |= ring.member(i) == me;
+                        b |= ring.member(i) == peer;
+                    }
+                    a && b
+                };
+                shard.for_each_live(now, |h, k, it| {
+                    if both(h) {
+                        out.push(crate::dist::ae::Digest {
+                            key: String::from_utf8_lossy(k).into_owned(),
+                            version: it.version,
+                            origin: it.origin.to_string(),
+                            deleted: false,
+                        });
+                    }
+                });
+                shard.for_each_tombstone(now, |h, k, v, o, _| {
+                    if both(h) {
+                        out.push(crate::dist::ae::Digest {
+                            key: String::from_utf8_lossy(k).into_owned(),
+                            version: v,
+                            origin: o.to_string(),
+                            deleted: true,
+                        });
+                    }
+                });
+                Reply::Digests(out)
+            }
             Op::ScanKeys => Reply::KeyList(self.shard.borrow().keys(now_ms())),
             Op::DropIfSame(items) => {
                 let now = now_ms();

@@ -208,6 +208,11 @@ pub enum Op {
         items: Vec<ApplyItem>,
         repair: bool,
     },
+    /// Anti-entropy pair set P(this node, peer) under `ring` (cluster.md §10).
+    AeDigests {
+        ring: Arc<Ring>,
+        peer: String,
+    },
     /// Every key held, live items and tombstones (rebalance scan).
     ScanKeys,
     /// Rebalance hand-off: drop these entries if they still have exactly this
@@ -253,6 +258,7 @@ pub enum Reply {
     Stats(Box<CoreSnapshot>),
     Entries(Vec<(Vec<u8>, u64)>),
     KeyList(Vec<(u64, Vec<u8>)>),
+    Digests(Vec<crate::dist::ae::Digest>),
     Count(u64),
 }
 

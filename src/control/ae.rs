@@ -1,0 +1,330 @@
+//! Anti-entropy exchange (cluster.md §10), driven by the control core.
+//!
+//! Every I the node compares, with one alive ring peer at a time (shuffled
+//! round robin), the tree over the keys both of them own; differing leaves
+//! are resolved key by key: the newer side's entry is pulled or pushed
+//! (reason `ae`). Right after joining, a node runs one exchange with every
+//! alive ring peer (catch-up of a restarted, empty node).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::replicate::Ack;
+use super::ControlCtx;
+use crate::dist::ae::{self, Digest, LEAVES};
+use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
+use crate::dist::hash::xxhash64;
+use crate::dist::membership::State;
+use crate::dist::wire::{self, BatchGetReq, BatchGetResp};
+use crate::metrics::dist::idx;
+use crate::node::{now_ms, shard_for};
+use crate::runtime::msg::{newer, Entry, KeyRef, Op, Reply};
+
+#[derive(serde::Deserialize)]
+struct LeavesResp {
+    #[serde(default)]
+    equal: bool,
+    #[serde(default)]
+    leaves: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct DigestsResp {
+    entries: Vec<Digest>,
+}
+
+impl ControlCtx {
+    pub fn ae_enabled(&self) -> bool {
+        let c = &self.node.config;
+        !c.anti_entropy_interval.is_zero() && c.replication > 1
+    }
+
+    /// P(this node, peer) under the current ring, from every data core.
+    pub async fn pair_set(&self, peer: &str) -> Vec<Digest> {
+        let ring = self.ring.borrow().clone();
+        let mut out = Vec::new();
+        for r in self
+            .all_cores(|| Op::AeDigests {
+                ring: ring.clone(),
+                peer: peer.to_string(),
+            })
+            .await
+        {
+            if let Reply::Digests(v) = r {
+                out.extend(v);
+            }
+        }
+        out
+    }
+
+    pub fn ring_fp(&self) -> String {
+        ae::hex(self.ring.borrow().fingerprint())
+    }
+
+    fn alive_ring_peers(&self) -> Vec<(String, String)> {
+        let me = self.node.node_id();
+        let ring = self.ring.borrow().clone();
+        ring.members()
+            .iter()
+            .filter(|m| *m != me && self.state_of(m) == Some(State::Alive))
+            .filter_map(|m| self.address_of(m).map(|a| (m.clone(), a)))
+            .collect()
+    }
+
+    /// The schedule: catch-up with every peer once, then one peer every I.
+    pub async fn ae_loop(self: Rc<Self>) {
+        if !self.ae_enabled() {
+            return;
+        }
+        let period = self.node.config.anti_entropy_interval;
+        // Catch-up once the join exchange had a chance to fill the table.
+        self.stop
+            .race(glommio::timer::sleep(self.node.config.gossip_interval * 2))
+            .await;
+        for (id, addr) in self.alive_ring_peers() {
+            self.run_exchange(&id, &addr).await;
+        }
+        let mut order: Vec<String> = Vec::new();
+        let mut seed = now_ms() | 1;
+        while !self.stop.is_set() {
+            self.stop.race(glommio::timer::sleep(period)).await;
+            if self.stop.is_set() {
+                return;
+            }
+            self.dist.add(idx("AutoSyncLoops"), 1);
+            if order.is_empty() {
+                order = self
+                    .alive_ring_peers()
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                // Fisher-Yates with a xorshift: a new order every pass.
+                for i in (1..order.len()).rev() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    order.swap(i, (seed % (i as u64 + 1)) as usize);
+                }
+            }
+            let Some(peer) = order.pop() else { continue };
+            if self.state_of(&peer) != Some(State::Alive) {
+                continue;
+            }
+            let Some(addr) = self.address_of(&peer) else {
+                continue;
+            };
+            if self.run_exchange(&peer, &addr).await == Some(true) {
+                self.dist.add(idx("AutoSyncCleanTicks"), 1);
+            }
+        }
+    }
+
+    /// One exchange with metrics; Some(equal) when it completed.
+    async fn run_exchange(self: &Rc<Self>, peer: &str, addr: &str) -> Option<bool> {
+        let t = Instant::now();
+        let res = self.exchange(peer, addr).await;
+        self.dist
+            .set(idx("LastAutoSyncNanos"), t.elapsed().as_nanos() as u64);
+        match res {
+            Ok(Some(equal)) => {
+                self.dist.add(idx("MerkleSyncs"), 1);
+                self.dist.last_auto_sync_error.borrow_mut().clear();
+                Some(equal)
+            }
+            Ok(None) => None, // ring mismatch: skipped this interval
+            Err(e) => {
+                log::warn!("anti-entropy with {peer} failed: {e}");
+                *self.dist.last_auto_sync_error.borrow_mut() = format!("{peer}: {e}");
+                None
+            }
+        }
+    }
+
+    async fn exchange(self: &Rc<Self>, peer: &str, addr: &str) -> Result<Option<bool>, String> {
+        let me = self.node.node_id().to_string();
+        let fp = self.ring_fp();
+        let t = Instant::now();
+        let mine = self.pair_set(peer).await;
+        let leaves = ae::leaves_of(&mine);
+        let root = ae::root(&leaves);
+        self.dist
+            .set(idx("MerkleBuildNanos"), t.elapsed().as_nanos() as u64);
+        let target = format!(
+            "/internal/ae/leaves?peer={}&ring={fp}&root={}",
+            encode_query(&me),
+            ae::hex(root)
+        );
+        let t = Instant::now();
+        let r = self
+            .peers
+            .request(
+                addr,
+                "GET",
+                &target,
+                None,
+                REQUEST_TIMEOUT,
+                Class::Data,
+                "internal_ae_leaves",
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status == 409 {
+            return Ok(None);
+        }
+        if r.status != 200 {
+            return Err(format!("leaves answered {}", r.status));
+        }
+        let lr: LeavesResp = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        if lr.equal {
+            return Ok(Some(true));
+        }
+        if lr.leaves.len() != LEAVES {
+            return Err("leaves: wrong count".into());
+        }
+        let diff: Vec<usize> = (0..LEAVES)
+            .filter(|&i| u64::from_str_radix(&lr.leaves[i], 16).ok() != Some(leaves[i]))
+            .collect();
+        self.dist
+            .set(idx("MerkleDiffNanos"), t.elapsed().as_nanos() as u64);
+        let t = Instant::now();
+        // Their entries in the differing leaves.
+        let mut theirs: HashMap<String, Digest> = HashMap::new();
+        for chunk in diff.chunks(64) {
+            let body =
+                serde_json::to_vec(&serde_json::json!({"peer": me, "ring": fp, "leaves": chunk}))
+                    .unwrap_or_default();
+            let r = self
+                .peers
+                .request(
+                    addr,
+                    "POST",
+                    "/internal/ae/digests",
+                    Some(&body),
+                    REQUEST_TIMEOUT,
+                    Class::Data,
+                    "internal_ae_digests",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status != 200 {
+                return Err(format!("digests answered {}", r.status));
+            }
+            let d: DigestsResp = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+            theirs.extend(d.entries.into_iter().map(|e| (e.key.clone(), e)));
+        }
+        let in_diff = |k: &str| {
+            diff.binary_search(&ae::leaf_of(xxhash64(k.as_bytes(), 0)))
+                .is_ok()
+        };
+        let mut pull = Vec::new();
+        let mut push = Vec::new();
+        for d in mine.iter().filter(|d| in_diff(&d.key)) {
+            match theirs.remove(&d.key) {
+                None => push.push(d.key.clone()),
+                Some(t) if newer(t.version, &t.origin, d.version, &d.origin) => {
+                    pull.push(d.key.clone())
+                }
+                Some(t) if newer(d.version, &d.origin, t.version, &t.origin) => {
+                    push.push(d.key.clone())
+                }
+                Some(_) => {}
+            }
+        }
+        pull.extend(theirs.into_keys());
+        self.ae_pull(peer, addr, pull).await?;
+        self.ae_push(peer, addr, push).await;
+        self.dist
+            .set(idx("MerkleFetchNanos"), t.elapsed().as_nanos() as u64);
+        Ok(Some(false))
+    }
+
+    async fn ae_pull(&self, _peer: &str, addr: &str, keys: Vec<String>) -> Result<(), String> {
+        let batch = self.node.config.rebalance_batch.max(1);
+        for chunk in keys.chunks(batch) {
+            let body = serde_json::to_vec(&BatchGetReq {
+                keys: chunk.to_vec(),
+            })
+            .unwrap_or_default();
+            let r = self
+                .peers
+                .request(
+                    addr,
+                    "POST",
+                    "/internal/batch/get",
+                    Some(&body),
+                    REQUEST_TIMEOUT,
+                    Class::Data,
+                    "internal_batch_get",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let resp: BatchGetResp = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+            let now = now_ms();
+            for res in resp.results {
+                let entry = match (res.item, res.tombstone) {
+                    (Some(it), _) if res.found => wire::wire_item_to_entry(&it, now).ok(),
+                    (_, Some(t)) => Some(Entry::Tombstone {
+                        version: t.version,
+                        origin: t.origin,
+                        deleted_at_ms: t.deleted_at,
+                    }),
+                    _ => None,
+                };
+                let Some(entry) = entry else { continue };
+                let hash = xxhash64(res.key.as_bytes(), 0);
+                let op = Op::Apply {
+                    hash,
+                    key: res.key.into_bytes(),
+                    entry,
+                    repair: true,
+                };
+                if let Reply::Applied(crate::runtime::msg::ApplyStatus::Applied) =
+                    self.dispatch.call(shard_for(hash, self.cores), op).await
+                {
+                    self.dist.add(idx("MerkleKeysPulled"), 1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn ae_push(&self, peer: &str, addr: &str, keys: Vec<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut groups: Vec<Vec<KeyRef>> = (0..self.cores).map(|_| Vec::new()).collect();
+        for (i, k) in keys.iter().enumerate() {
+            let hash = xxhash64(k.as_bytes(), 0);
+            groups[shard_for(hash, self.cores)].push(KeyRef {
+                idx: i,
+                hash,
+                key: k.as_bytes().to_vec(),
+            });
+        }
+        let now = now_ms();
+        let mut items = Vec::new();
+        for (core, g) in groups.into_iter().enumerate() {
+            if g.is_empty() {
+                continue;
+            }
+            if let Reply::Lookups(v) = self.dispatch.call(core, Op::LookupBatch(g)).await {
+                for (i, l) in v {
+                    if let Some(e) = l.to_entry() {
+                        items.push((i, wire::entry_to_batch_item(&keys[i], &e, now)));
+                    }
+                }
+            }
+        }
+        let batch = self.node.config.rebalance_batch.max(1);
+        let mut it = items.into_iter().peekable();
+        while it.peek().is_some() {
+            let part: Vec<_> = it.by_ref().take(batch).collect();
+            for (_, ack) in self.send_batch(addr, peer, part, "ae").await {
+                if let Ack::Ok = ack {
+                    self.dist.add(idx("MerkleKeysPushed"), 1);
+                }
+            }
+        }
+    }
+}

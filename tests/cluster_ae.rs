@@ -1,0 +1,109 @@
+//! Anti-entropy (cluster.md §10): owners that missed a write or a delete
+//! converge through the Merkle exchange, with no client traffic and no hints.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::cluster::TestCluster;
+use serde_json::json;
+
+fn b64(v: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(v)
+}
+
+/// Plants an entry on one node only, as a replica message would.
+fn plant(c: &TestCluster, i: usize, key: &str, value: &[u8], version: u64) {
+    let body = json!({"key": key, "value": b64(value), "expiration_ms": 0,
+                      "version": version, "origin": "node-1", "replicate": false});
+    let r = c.dist(i).post_json("/internal/set", &body);
+    assert_eq!(r.status, 200, "{}", r.describe());
+}
+
+#[test]
+fn owners_converge_without_client_traffic() {
+    let c = TestCluster::start(3, &[("HYPERCACHE_ANTI_ENTROPY_INTERVAL", "300ms")]);
+    // RF 3 on 3 nodes: every node owns every key. Plant keys on node-1 only.
+    let base = 117_000_000_000_000_000u64;
+    for k in 0..20 {
+        plant(
+            &c,
+            0,
+            &format!("ae-{k}"),
+            format!("v{k}").as_bytes(),
+            base + k,
+        );
+    }
+    // A newer tombstone on node-3 only, for a key every node holds as an item.
+    for i in 0..3 {
+        plant(&c, i, "ae-deleted", b"old", base);
+    }
+    let r = c.dist(2).request(
+        "DELETE",
+        &format!(
+            "/internal/del?key=ae-deleted&version={}&origin=node-3&deleted_at={}",
+            base + 100,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        ),
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.describe());
+    c.wait(
+        Duration::from_secs(10),
+        "every owner holds the planted keys",
+        || {
+            (0..3).all(|i| {
+                (0..20).all(|k| {
+                    c.held(i, &format!("ae-{k}"))
+                        .is_some_and(|h| h.0 == base + k)
+                })
+            })
+        },
+    );
+    c.wait(
+        Duration::from_secs(10),
+        "the tombstone reached every owner",
+        || {
+            (0..3).all(|i| {
+                c.internal_get(i, "ae-deleted")["tombstone"]["version"].as_u64() == Some(base + 100)
+            })
+        },
+    );
+    let synced: u64 = (0..3).map(|i| c.metric(i, "MerkleSyncs")).sum();
+    let moved: u64 = (0..3)
+        .map(|i| c.metric(i, "MerkleKeysPulled") + c.metric(i, "MerkleKeysPushed"))
+        .sum();
+    assert!(synced > 0, "MerkleSyncs stayed 0");
+    assert!(moved >= 40, "keys pulled + pushed: {moved}");
+}
+
+#[test]
+fn leaves_route_answers_equal_and_ring_mismatch() {
+    let c = TestCluster::start(2, &[("HYPERCACHE_ANTI_ENTROPY_INTERVAL", "0")]);
+    let r = c
+        .dist(0)
+        .get("/internal/ae/leaves?peer=node-2&ring=0000000000000000&root=0000000000000000");
+    assert_eq!(r.status, 409, "{}", r.describe());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["code"], "RING_MISMATCH");
+    let fp = v["ring"].as_str().unwrap().to_string();
+    // Empty pair set: the empty tree's root (cluster.md §10 vector).
+    let r = c.dist(0).get(&format!(
+        "/internal/ae/leaves?peer=node-2&ring={fp}&root=02b5073505a48fb4"
+    ));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["equal"], true, "{v}");
+    let r = c.dist(0).get("/internal/ae/leaves?peer=node-2");
+    assert_eq!(r.status, 400);
+    let r = c.dist(0).post_json(
+        "/internal/ae/digests",
+        &json!({"peer": "node-2", "ring": fp, "leaves": (0..65).collect::<Vec<u32>>()}),
+    );
+    assert_eq!(r.status, 400);
+}
