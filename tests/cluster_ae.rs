@@ -107,3 +107,24 @@ fn leaves_route_answers_equal_and_ring_mismatch() {
     );
     assert_eq!(r.status, 400);
 }
+
+/// A Go sender's `replicate:true` write (unversioned): the receiver versions
+/// it, applies it and coordinates the other owners (cluster.md §12.3).
+#[test]
+fn go_sender_replicate_true_reaches_every_owner() {
+    let c = TestCluster::start(3, &[("HYPERCACHE_ANTI_ENTROPY_INTERVAL", "0")]);
+    let body = json!({"key": "go-write", "value": b64(b"from-go"), "expiration_ms": 0,
+                      "version": 0, "origin": "", "replicate": true});
+    let r = c.dist(1).post_json("/internal/set", &body);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    c.wait(
+        Duration::from_secs(3),
+        "every owner holds the Go write",
+        || {
+            (0..3).all(|i| {
+                c.held(i, "go-write")
+                    .is_some_and(|h| h.1 == "node-2" && h.2 == b"from-go")
+            })
+        },
+    );
+}

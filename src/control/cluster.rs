@@ -81,6 +81,17 @@ impl ControlCtx {
             members.len(),
             members.join(",")
         );
+        // cluster.md §5: anti-entropy may not reach every pair before a
+        // tombstone is purged; deletes could then come back after a partition.
+        let cfg = &self.node.config;
+        let pass = cfg.anti_entropy_interval * (members.len().saturating_sub(1) as u32);
+        if !cfg.anti_entropy_interval.is_zero() && pass > cfg.tombstone_ttl / 2 {
+            log::warn!(
+                "(ring members - 1) x HYPERCACHE_ANTI_ENTROPY_INTERVAL = {:?} exceeds HYPERCACHE_TOMBSTONE_TTL / 2 = {:?}: raise the tombstone TTL or shorten the interval, or deletes may reappear after a partition",
+                pass,
+                cfg.tombstone_ttl / 2
+            );
+        }
         let ctl = self.clone();
         glommio::spawn_local(async move {
             for core in 0..ctl.cores {

@@ -157,8 +157,11 @@ impl DistService {
                 0
             },
         };
-        let status = self.apply_one(&req.key, entry).await;
-        let _ = req.replicate; // our nodes always send false; see docs/cluster.md
+        let status = if req.replicate {
+            self.coordinate(&req.key, entry).await
+        } else {
+            self.apply_one(&req.key, entry).await
+        };
         ok_json(r, &ack_body(&status));
     }
 
@@ -196,8 +199,87 @@ impl DistService {
             origin,
             deleted_at_ms: deleted_at.unwrap_or_else(now_ms),
         };
-        let status = self.apply_one(&key, entry).await;
+        let replicate = query_param(query, b"replicate") == Some(b"true");
+        let status = if replicate {
+            self.coordinate(&key, entry).await
+        } else {
+            self.apply_one(&key, entry).await
+        };
         ok_json(r, &ack_body(&status));
+    }
+
+    /// `replicate:true` (a Go sender): apply locally, then act as the
+    /// coordinator for the remaining owners (fan-out with hints). An
+    /// unversioned entry is first versioned by the key's core.
+    async fn coordinate(&self, key: &str, mut entry: Entry) -> ApplyStatus {
+        let hash = xxhash64(key.as_bytes(), 0);
+        let core = shard_for(hash, self.ctl.cores);
+        let me = self.ctl.node.node_id().to_string();
+        if entry.version() == 0 || entry.origin().is_empty() {
+            let (value, ttl_ms, delete) = match &entry {
+                Entry::Item {
+                    value,
+                    expires_at_ms,
+                    ..
+                } => (
+                    value.clone(),
+                    expires_at_ms.saturating_sub(now_ms()) * u64::from(*expires_at_ms != 0),
+                    false,
+                ),
+                Entry::Tombstone { .. } => (Vec::new(), 0, true),
+            };
+            let p = crate::runtime::msg::PutItem {
+                idx: 0,
+                hash,
+                key: key.as_bytes().to_vec(),
+                value: Vec::new(),
+                ttl_ms,
+                store: false,
+                observe: 0,
+            };
+            let op = if delete {
+                Op::BatchDelete(vec![p])
+            } else {
+                Op::BatchPut(vec![p])
+            };
+            let Reply::Versions(v) = self.ctl.dispatch.call(core, op).await else {
+                return ApplyStatus::Ignored;
+            };
+            let Some(&(_, version, t)) = v.first() else {
+                return ApplyStatus::Ignored;
+            };
+            entry = if delete {
+                Entry::Tombstone {
+                    version,
+                    origin: me.clone(),
+                    deleted_at_ms: t,
+                }
+            } else {
+                Entry::Item {
+                    value,
+                    version,
+                    origin: me.clone(),
+                    expires_at_ms: t,
+                }
+            };
+        }
+        let status = self.apply_one(key, entry.clone()).await;
+        let ring = self.ctl.ring.borrow().clone();
+        let mut idx = Vec::new();
+        ring.owners_into(hash, &mut idx);
+        let owners: Vec<String> = idx.iter().map(|&i| ring.member(i).to_string()).collect();
+        let local_acked = owners.contains(&me) && !matches!(status, ApplyStatus::Newer(..));
+        let job = crate::runtime::msg::WriteJob {
+            idx: 0,
+            hash,
+            key: key.as_bytes().to_vec(),
+            entry,
+            ttl_ms: 0,
+            owners,
+            local_acked,
+        };
+        self.ctl.replicate(vec![job]).await;
+        status
     }
 
     async fn get(&self, query: &[u8], r: &mut Responder<'_>) {
