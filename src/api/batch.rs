@@ -170,6 +170,32 @@ impl ClientService {
         (0..self.ctx.cores).map(|_| Vec::new()).collect()
     }
 
+    /// Validates batch keys and groups the valid ones by owning core;
+    /// invalid keys get their error result right away.
+    fn group_keys<T>(
+        &self,
+        keys: &[String],
+        make: impl Fn(usize, u64, Vec<u8>) -> T,
+    ) -> (Vec<Out>, Vec<Vec<T>>) {
+        let mut outs = Vec::with_capacity(keys.len());
+        let mut groups = self.group::<T>();
+        for (idx, k) in keys.iter().enumerate() {
+            match check_key(k) {
+                Err(e) => outs.push(Out::Invalid(e.message())),
+                Ok(()) => {
+                    let hash = xxhash64(k.as_bytes(), 0);
+                    groups[shard_for(hash, self.ctx.cores)].push(make(
+                        idx,
+                        hash,
+                        k.as_bytes().to_vec(),
+                    ));
+                    outs.push(Out::Pending);
+                }
+            }
+        }
+        (outs, groups)
+    }
+
     pub(super) async fn batch_get(&self, body: &[u8], r: &mut Responder<'_>) {
         let Some(req) = parse::<KeysBody>(body, r) else {
             return;
@@ -178,22 +204,7 @@ impl ClientService {
         if self.too_many(keys.len(), r) {
             return;
         }
-        let mut outs: Vec<Out> = Vec::with_capacity(keys.len());
-        let mut groups = self.group::<KeyRef>();
-        for (idx, k) in keys.iter().enumerate() {
-            match check_key(k) {
-                Err(e) => outs.push(Out::Invalid(e.message())),
-                Ok(()) => {
-                    let hash = xxhash64(k.as_bytes(), 0);
-                    groups[shard_for(hash, self.ctx.cores)].push(KeyRef {
-                        idx,
-                        hash,
-                        key: k.as_bytes().to_vec(),
-                    });
-                    outs.push(Out::Pending);
-                }
-            }
-        }
+        let (mut outs, groups) = self.group_keys(&keys, |idx, hash, key| KeyRef { idx, hash, key });
         if self.is_cluster() {
             let mut reads = Vec::new();
             for g in groups {
@@ -344,26 +355,15 @@ impl ClientService {
         if self.too_many(keys.len(), r) {
             return;
         }
-        let mut outs: Vec<Out> = Vec::with_capacity(keys.len());
-        let mut groups = self.group::<PutItem>();
-        for (idx, k) in keys.iter().enumerate() {
-            match check_key(k) {
-                Err(e) => outs.push(Out::Invalid(e.message())),
-                Ok(()) => {
-                    let hash = xxhash64(k.as_bytes(), 0);
-                    groups[shard_for(hash, self.ctx.cores)].push(PutItem {
-                        idx,
-                        hash,
-                        key: k.as_bytes().to_vec(),
-                        value: Vec::new(),
-                        ttl_ms: 0,
-                        store: true,
-                        observe: 0,
-                    });
-                    outs.push(Out::Pending);
-                }
-            }
-        }
+        let (mut outs, groups) = self.group_keys(&keys, |idx, hash, key| PutItem {
+            idx,
+            hash,
+            key,
+            value: Vec::new(),
+            ttl_ms: 0,
+            store: true,
+            observe: 0,
+        });
         self.apply_writes(groups, &mut outs, true).await;
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         self.write_results(&keys, &outs, None, r);
