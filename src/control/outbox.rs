@@ -78,6 +78,21 @@ impl ControlCtx {
                 Some(addr) => self.send_writes(&addr, owner, items, now_ms()).await,
                 None => (0..batch.len()).map(|i| (i, Ack::Failed)).collect(),
             };
+            // The owner is unreachable: fail everything queued for it now
+            // (each becomes a hint) instead of one connect timeout per batch.
+            let unreachable = results.iter().all(|(_, a)| matches!(a, Ack::Failed));
+            let mut batch = batch;
+            let mut results = results;
+            if unreachable {
+                let rest: Vec<Pending> = {
+                    let mut ob = self.outbox.borrow_mut();
+                    let (q, _) = ob.queues.get_mut(owner).expect("outbox queue");
+                    q.drain(..).collect()
+                };
+                let base = batch.len();
+                results.extend((0..rest.len()).map(|i| (base + i, Ack::Failed)));
+                batch.extend(rest);
+            }
             for (i, ack) in results {
                 let p = &batch[i];
                 if let Ack::Failed = ack {
