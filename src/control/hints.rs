@@ -2,7 +2,7 @@
 //! target node, bounded per target and in total bytes. The replay driver
 //! (`control/replay.rs`) sends them; nothing here does I/O.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::runtime::msg::Entry;
 
@@ -27,8 +27,46 @@ pub struct HintCounts {
     pub expired: u64,
 }
 
+/// One target's queue. `order` keeps FIFO order; `map` holds the live hint
+/// of each key, so coalescing and removal are O(1) (a linear search was
+/// quadratic when a dead owner's backlog turned into hints at once).
+/// Entries of `order` whose sequence no longer matches `map` are stale and
+/// skipped.
+#[derive(Default)]
+struct Queue {
+    order: VecDeque<(String, u64)>,
+    map: HashMap<String, (u64, Hint)>,
+    next_seq: u64,
+}
+
+impl Queue {
+    fn live_front(&mut self) -> Option<&(u64, Hint)> {
+        while let Some((k, seq)) = self.order.front() {
+            if self.map.get(k).is_some_and(|(s, _)| s == seq) {
+                return self.map.get(k);
+            }
+            self.order.pop_front();
+        }
+        None
+    }
+
+    fn pop_front(&mut self) -> Option<Hint> {
+        self.live_front()?;
+        let (k, _) = self.order.pop_front()?;
+        self.map.remove(&k).map(|(_, h)| h)
+    }
+
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.order
+                .retain(|(k, seq)| map.get(k).is_some_and(|(s, _)| s == seq));
+        }
+    }
+}
+
 pub struct HintQueues {
-    queues: BTreeMap<String, VecDeque<Hint>>,
+    queues: BTreeMap<String, Queue>,
     bytes: u64,
     max_per_node: usize,
     max_bytes: u64,
@@ -59,17 +97,17 @@ impl HintQueues {
     }
 
     pub fn len(&self, target: &str) -> usize {
-        self.queues.get(target).map_or(0, VecDeque::len)
+        self.queues.get(target).map_or(0, |q| q.map.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queues.values().all(VecDeque::is_empty)
+        self.queues.values().all(|q| q.map.is_empty())
     }
 
     pub fn targets(&self) -> Vec<String> {
         self.queues
             .iter()
-            .filter(|(_, q)| !q.is_empty())
+            .filter(|(_, q)| !q.map.is_empty())
             .map(|(t, _)| t.clone())
             .collect()
     }
@@ -83,7 +121,7 @@ impl HintQueues {
         }
         let size = size_of(key, &entry);
         let q = self.queues.entry(target.to_string()).or_default();
-        if let Some(h) = q.iter_mut().find(|h| h.key == key) {
+        if let Some((_, h)) = q.map.get_mut(key) {
             if entry.newer_than(&h.entry) {
                 self.bytes = self.bytes - h.size + size;
                 h.entry = entry;
@@ -93,29 +131,39 @@ impl HintQueues {
             c.queued = 1;
             return c;
         }
-        if q.len() >= self.max_per_node {
+        if q.map.len() >= self.max_per_node {
             if let Some(old) = q.pop_front() {
                 self.bytes -= old.size;
                 c.dropped += 1;
             }
         }
-        q.push_back(Hint {
-            key: key.to_string(),
-            entry,
-            enqueued_ms: now_ms,
-            size,
-        });
+        let seq = q.next_seq;
+        q.next_seq += 1;
+        q.order.push_back((key.to_string(), seq));
+        q.map.insert(
+            key.to_string(),
+            (
+                seq,
+                Hint {
+                    key: key.to_string(),
+                    entry,
+                    enqueued_ms: now_ms,
+                    size,
+                },
+            ),
+        );
+        q.compact();
         self.bytes += size;
         c.queued = 1;
         while self.bytes > self.max_bytes {
             // Drop the oldest hint of all queues.
             let oldest = self
                 .queues
-                .iter()
-                .filter_map(|(t, q)| q.front().map(|h| (h.enqueued_ms, t.clone())))
+                .iter_mut()
+                .filter_map(|(t, q)| q.live_front().map(|(_, h)| (h.enqueued_ms, t.clone())))
                 .min();
             let Some((_, t)) = oldest else { break };
-            if let Some(h) = self.queues.get_mut(&t).and_then(VecDeque::pop_front) {
+            if let Some(h) = self.queues.get_mut(&t).and_then(Queue::pop_front) {
                 self.bytes -= h.size;
                 c.global_dropped += 1;
             }
@@ -127,19 +175,22 @@ impl HintQueues {
     pub fn expire(&mut self, now_ms: u64) -> HintCounts {
         let mut c = HintCounts::default();
         let ttl = self.ttl_ms;
+        let mut freed = 0;
         for q in self.queues.values_mut() {
-            q.retain(|h| {
+            q.map.retain(|_, (_, h)| {
                 let old = now_ms.saturating_sub(h.enqueued_ms) >= ttl;
                 let dead = matches!(h.entry, Entry::Item { expires_at_ms, .. } if expires_at_ms != 0 && expires_at_ms <= now_ms);
                 if old || dead {
-                    self.bytes -= h.size;
+                    freed += h.size;
                     c.expired += 1;
                     false
                 } else {
                     true
                 }
             });
+            q.compact();
         }
+        self.bytes -= freed;
         c
     }
 
@@ -148,10 +199,10 @@ impl HintQueues {
         let Some(q) = self.queues.remove(target) else {
             return 0;
         };
-        for h in &q {
+        for (_, h) in q.map.values() {
             self.bytes -= h.size;
         }
-        q.len() as u64
+        q.map.len() as u64
     }
 
     /// Drops the hints of `target` for which `keep` says false.
@@ -159,25 +210,35 @@ impl HintQueues {
         let Some(q) = self.queues.get_mut(target) else {
             return 0;
         };
-        let before = q.len();
+        let before = q.map.len();
         let mut freed = 0;
-        q.retain(|h| {
+        q.map.retain(|_, (_, h)| {
             let k = keep(h);
             if !k {
                 freed += h.size;
             }
             k
         });
+        q.compact();
         self.bytes -= freed;
-        (before - q.len()) as u64
+        (before - q.map.len()) as u64
     }
 
     /// The oldest `max` hints of `target`, still queued.
     pub fn peek(&self, target: &str, max: usize) -> Vec<Hint> {
-        self.queues
-            .get(target)
-            .map(|q| q.iter().take(max).cloned().collect())
-            .unwrap_or_default()
+        let Some(q) = self.queues.get(target) else {
+            return Vec::new();
+        };
+        q.order
+            .iter()
+            .filter_map(|(k, seq)| {
+                q.map
+                    .get(k)
+                    .filter(|(s, _)| s == seq)
+                    .map(|(_, h)| h.clone())
+            })
+            .take(max)
+            .collect()
     }
 
     /// Removes the hint of `key` from `target` if it is still the one sent
@@ -186,12 +247,13 @@ impl HintQueues {
         let Some(q) = self.queues.get_mut(target) else {
             return false;
         };
-        let Some(pos) = q.iter().position(|h| h.key == key && h.entry == *sent) else {
+        if !q.map.get(key).is_some_and(|(_, h)| h.entry == *sent) {
             return false;
-        };
-        if let Some(h) = q.remove(pos) {
+        }
+        if let Some((_, h)) = q.map.remove(key) {
             self.bytes -= h.size;
         }
+        q.compact();
         true
     }
 }
@@ -248,6 +310,17 @@ mod tests {
         assert_eq!(h.expire(600).expired, 1, "expired item");
         assert_eq!(h.expire(1010).expired, 1, "older than the TTL");
         assert_eq!(h.bytes(), 0);
+    }
+
+    #[test]
+    fn many_hints_for_one_target_stay_bounded_oldest_first() {
+        let mut h = HintQueues::new(100_000, u64::MAX, 30_000);
+        for i in 0..200_000u64 {
+            h.push("b", &format!("k{}", i % 150_000), item(i + 1, 1, 0), i);
+        }
+        assert_eq!(h.len("b"), 100_000);
+        let first = h.peek("b", 1)[0].key.clone();
+        assert_ne!(first, "k0", "the oldest were dropped at the per-target cap");
     }
 
     #[test]
