@@ -309,3 +309,40 @@ fn active_expiry_without_reads() {
     let dm = n.mgmt_client().get("/dist/metrics").json();
     assert_eq!(dm["TombstonesActive"], 0, "expiry never writes tombstones");
 }
+
+/// cluster.md §13 invariant 15: tombstones are purged once
+/// HYPERCACHE_TOMBSTONE_TTL has passed (within TTL + 10 s), without reads;
+/// `TombstonesActive` returns to 0 and `TombstonesPurged` grows by as many.
+#[test]
+fn tombstones_are_purged_after_their_ttl() {
+    let n = TestNode::start(
+        2,
+        &[
+            ("HYPERCACHE_TOMBSTONE_TTL", "1s"),
+            ("HYPERCACHE_HINT_TTL", "0"),
+        ],
+    );
+    let c = n.api_client();
+    let metrics = || {
+        let r = n.mgmt_client().get("/dist/metrics");
+        assert_eq!(r.status, 200, "{}", r.describe());
+        r.json()
+    };
+    for i in 0..10 {
+        assert_eq!(c.put(&format!("/v1/cache/tomb-{i}"), b"v").status, 200);
+        assert_eq!(c.delete(&format!("/v1/cache/tomb-{i}")).status, 200);
+    }
+    let m = metrics();
+    assert_eq!(u(&m, "TombstonesActive"), 10, "{m}");
+    // A deleted key stays deleted while its tombstone lives.
+    assert_eq!(c.get("/v1/cache/tomb-3").status, 404);
+    let purged = poll_until(
+        Duration::from_secs(1 + 10),
+        Duration::from_millis(100),
+        || u(&metrics(), "TombstonesActive") == 0,
+    );
+    let m = metrics();
+    assert!(purged, "tombstones still active after TTL + 10 s: {m}");
+    assert_eq!(u(&m, "TombstonesPurged"), 10, "{m}");
+    assert_eq!(c.get("/v1/cache/tomb-3").status, 404);
+}
