@@ -183,12 +183,16 @@ impl ClientService {
         let ring = self.ctx.ring.borrow();
         let mut idx = self.owners_buf.borrow_mut();
         ring.owners_into(hash, &mut idx);
+        if idx.len() > 16 {
+            // Replication above 16: rare enough to allocate.
+            let names: Vec<&str> = idx.iter().map(|&i| ring.member(i)).collect();
+            return f(&names);
+        }
         let mut names: [&str; 16] = [""; 16];
-        let n = idx.len().min(16);
         for (slot, &i) in names.iter_mut().zip(idx.iter()) {
             *slot = ring.member(i);
         }
-        f(&names[..n])
+        f(&names[..idx.len()])
     }
 }
 
