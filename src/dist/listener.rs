@@ -44,6 +44,7 @@ pub enum Route {
     Merkle,
     AeLeaves,
     AeDigests,
+    Keys,
 }
 
 /// (path, route, method, Allow)
@@ -66,6 +67,7 @@ const ROUTES: &[(&str, Route, Method, &str)] = &[
     ("/internal/batch", Route::Batch, Method::Post, "POST"),
     ("/internal/batch/get", Route::BatchGet, Method::Post, "POST"),
     ("/internal/merkle", Route::Merkle, Method::Get, "GET, HEAD"),
+    ("/internal/keys", Route::Keys, Method::Get, "GET, HEAD"),
     (
         "/internal/ae/leaves",
         Route::AeLeaves,
@@ -461,6 +463,71 @@ impl DistService {
         );
     }
 
+    /// `GET /internal/keys?cursor=C&limit=L&q=Q` (cluster.md §12.3). The
+    /// cursor is `<core>.<matches skipped on that core>`.
+    async fn keys(&self, query: &[u8], r: &mut Responder<'_>) {
+        let param = |n: &[u8]| {
+            query_param(query, n)
+                .and_then(|v| form_decode(v).ok())
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        let limit = match param(b"limit").as_deref() {
+            None | Some("") | Some("0") => 10_000,
+            Some(l) => match l.parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => return bad(r, "invalid limit: must be a non-negative integer"),
+            },
+        };
+        let (mut core, mut skip) = match param(b"cursor").as_deref() {
+            None | Some("") => (0usize, 0usize),
+            Some(c) => match c
+                .split_once('.')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            {
+                Some((a, b)) if a < self.ctl.cores => (a, b),
+                _ => return bad(r, "invalid cursor"),
+            },
+        };
+        let pattern = match crate::dist::glob::Pattern::parse(&param(b"q").unwrap_or_default()) {
+            Ok(p) => p,
+            Err(_) => return bad(r, "invalid glob pattern"),
+        };
+        let ring = self.ctl.ring.borrow().clone();
+        let mut keys = Vec::new();
+        let mut next = String::new();
+        while core < self.ctl.cores {
+            let want = limit - keys.len();
+            let op = Op::Keys {
+                ring: ring.clone(),
+                pattern: pattern.clone(),
+                skip,
+                limit: want,
+            };
+            let Reply::KeyPage(page, more) = self.ctl.dispatch.call(core, op).await else {
+                break;
+            };
+            let got = page.len();
+            keys.extend(page);
+            if more {
+                next = format!("{core}.{}", skip + got);
+                break;
+            }
+            core += 1;
+            skip = 0;
+            if keys.len() == limit {
+                if core < self.ctl.cores {
+                    next = format!("{core}.0");
+                }
+                break;
+            }
+        }
+        let truncated = !next.is_empty();
+        ok_json(
+            r,
+            &serde_json::json!({"keys": keys, "next_cursor": next, "truncated": truncated}),
+        );
+    }
+
     fn ring_mismatch(&self, r: &mut Responder<'_>) {
         let fp = self.ctl.ring_fp();
         r.json(409, &[], |b| {
@@ -619,6 +686,7 @@ impl Service for DistService {
             Route::Batch => self.batch(body, r).await,
             Route::BatchGet => self.batch_get(body, r).await,
             Route::Merkle => self.merkle(r).await,
+            Route::Keys => self.keys(q, r).await,
             Route::AeLeaves => self.ae_leaves(q, r).await,
             Route::AeDigests => self.ae_digests(body, r).await,
         }

@@ -2,6 +2,7 @@
 
 pub mod ae;
 pub mod client;
+pub mod glob;
 pub mod hash;
 pub mod listener;
 pub mod membership;

@@ -283,6 +283,41 @@ impl CoreCtx {
                 });
                 Reply::Digests(out)
             }
+            Op::Keys {
+                ring,
+                pattern,
+                skip,
+                limit,
+            } => {
+                let me = self.node.node_id();
+                let mut buf = Vec::new();
+                let (mut seen, mut page, mut more) = (0usize, Vec::new(), false);
+                self.shard.borrow().for_each_live(now_ms(), |h, k, _| {
+                    if more {
+                        return;
+                    }
+                    let Ok(key) = std::str::from_utf8(k) else {
+                        return;
+                    };
+                    if !pattern.matches(key) {
+                        return;
+                    }
+                    ring.owners_into(h, &mut buf);
+                    if !buf.iter().any(|&i| ring.member(i) == me) {
+                        return;
+                    }
+                    seen += 1;
+                    if seen <= skip {
+                        return;
+                    }
+                    if page.len() == limit {
+                        more = true;
+                        return;
+                    }
+                    page.push(key.to_string());
+                });
+                Reply::KeyPage(page, more)
+            }
             Op::ScanKeys => Reply::KeyList(self.shard.borrow().keys(now_ms())),
             Op::DropIfSame(items) => {
                 let now = now_ms();

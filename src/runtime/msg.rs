@@ -213,6 +213,14 @@ pub enum Op {
         ring: Arc<Ring>,
         peer: String,
     },
+    /// `/internal/keys`: live item keys this node owns under `ring` that match
+    /// `pattern`, skipping the first `skip` matches, at most `limit`.
+    Keys {
+        ring: Arc<Ring>,
+        pattern: crate::dist::glob::Pattern,
+        skip: usize,
+        limit: usize,
+    },
     /// Every key held, live items and tombstones (rebalance scan).
     ScanKeys,
     /// Rebalance hand-off: drop these entries if they still have exactly this
@@ -259,6 +267,8 @@ pub enum Reply {
     Entries(Vec<(Vec<u8>, u64)>),
     KeyList(Vec<(u64, Vec<u8>)>),
     Digests(Vec<crate::dist::ae::Digest>),
+    /// A page of keys and whether more matches follow.
+    KeyPage(Vec<String>, bool),
     Count(u64),
 }
 
