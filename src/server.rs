@@ -337,7 +337,7 @@ async fn data_core(
 /// full pass completes within ~3 s, in slices that yield between them.
 async fn expiry_loop(ctx: Rc<CoreCtx>) {
     loop {
-        glommio::timer::sleep(crate::mgmt::EXPIRATION_INTERVAL).await;
+        glommio::timer::sleep(crate::node::EXPIRATION_INTERVAL).await;
         let len = ctx.shard.borrow().len();
         let mut budget = (len / 30).max(EXPIRY_SLICE);
         while budget > 0 {

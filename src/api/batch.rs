@@ -7,7 +7,7 @@ use std::io::Write;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::coord::{read_failed_msg, ReadResult};
+use super::coord::{read_failed_msg, write_failed_msg, ReadResult};
 use super::envelope::{self, ItemView};
 use super::keys::check_key;
 use super::ClientService;
@@ -133,13 +133,7 @@ impl ClientService {
                 outs[o.idx] = if o.ok {
                     Out::Written
                 } else {
-                    Out::Cluster(
-                        "QUORUM_FAILED",
-                        format!(
-                            "write consistency not achieved: {} of {} required owner acks",
-                            o.acks, o.needed
-                        ),
-                    )
+                    Out::Cluster("QUORUM_FAILED", write_failed_msg(&o))
                 };
             }
             return;

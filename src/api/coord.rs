@@ -26,15 +26,15 @@ pub fn no_owners(r: &mut Responder<'_>) {
     );
 }
 
+pub fn write_failed_msg(o: &WriteOutcome) -> String {
+    format!(
+        "write consistency not achieved: {} of {} required owner acks",
+        o.acks, o.needed
+    )
+}
+
 pub fn write_failed(r: &mut Responder<'_>, o: &WriteOutcome) {
-    r.error(
-        503,
-        "QUORUM_FAILED",
-        &format!(
-            "write consistency not achieved: {} of {} required owner acks",
-            o.acks, o.needed
-        ),
-    );
+    r.error(503, "QUORUM_FAILED", &write_failed_msg(o));
 }
 
 pub fn read_failed_msg(got: usize, needed: usize) -> String {
@@ -56,29 +56,18 @@ impl ClientService {
         let cores = self.ctx.cores;
         let mut groups: Vec<Vec<PutItem>> = (0..cores).map(|_| Vec::new()).collect();
         let mut meta = Vec::with_capacity(items.len());
+        // The value is kept here for replication; the core gets its own copy
+        // only when it must store it (this node is an owner).
+        let mut values: std::collections::HashMap<usize, Vec<u8>> = Default::default();
         for (mut p, owners) in items {
             p.store = owners.iter().any(|o| o == self.me());
-            let core = shard_for(p.hash, cores);
-            meta.push((
-                p.idx,
-                p.hash,
-                p.key.clone(),
-                p.ttl_ms,
-                owners,
-                delete,
-                p.store,
-            ));
-            if delete {
-                p.value = Vec::new();
+            let value = std::mem::take(&mut p.value);
+            if p.store && !delete {
+                p.value = value.clone();
             }
-            groups[core].push(p);
-        }
-        // Values stay in the items sent to the cores; keep a copy for replication.
-        let mut values: std::collections::HashMap<usize, Vec<u8>> = Default::default();
-        for g in &groups {
-            for p in g {
-                values.insert(p.idx, p.value.clone());
-            }
+            meta.push((p.idx, p.hash, p.key.clone(), p.ttl_ms, owners, p.store));
+            values.insert(p.idx, value);
+            groups[shard_for(p.hash, cores)].push(p);
         }
         let mut versions: std::collections::HashMap<usize, (u64, u64)> = Default::default();
         for (core, g) in groups.into_iter().enumerate() {
@@ -99,7 +88,7 @@ impl ClientService {
         let me = self.me().to_string();
         let jobs: Vec<WriteJob> = meta
             .into_iter()
-            .map(|(idx, hash, key, ttl_ms, owners, delete, stored)| {
+            .map(|(idx, hash, key, ttl_ms, owners, stored)| {
                 let (version, t) = versions.get(&idx).copied().unwrap_or((0, 0));
                 let entry = if delete {
                     Entry::Tombstone {

@@ -2,7 +2,6 @@
 
 mod events;
 mod views;
-pub use views::EXPIRATION_INTERVAL;
 
 use std::rc::Rc;
 use std::time::Duration;

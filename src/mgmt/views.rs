@@ -57,8 +57,7 @@ pub async fn stats(ctl: &ControlCtx, r: &mut Responder<'_>) {
     r.json(200, &[], |b| serde_json::to_writer(b, &v).unwrap_or(()));
 }
 
-/// Period of the active expiry task (ops.md §3.2), shown in /config.
-pub const EXPIRATION_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+use crate::node::EXPIRATION_INTERVAL;
 
 pub async fn config(ctl: &ControlCtx, r: &mut Responder<'_>) {
     let snaps = ctl.snapshots().await;

@@ -63,6 +63,10 @@ impl NodeShared {
     }
 }
 
+/// Period of each data core's active expiry task (ops.md §3.2); `/config`
+/// shows it as `expirationInterval`.
+pub const EXPIRATION_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Wall clock in Unix milliseconds: versions and TTL deadlines use it.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
