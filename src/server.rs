@@ -33,6 +33,7 @@ use crate::runtime::accept::accept_loop;
 use crate::runtime::dispatch::{new_peer_map, Dispatcher, Handled, PeerMap};
 use crate::runtime::msg::{Msg, Op, Reply};
 use crate::runtime::preflight::{self, IO_MEMORY};
+use crate::runtime::rendezvous;
 use crate::runtime::sockets::bind_shared;
 use crate::runtime::stop::StopSignal;
 use crate::store::{Hlc, Policy, Shard, ShardLimits};
@@ -177,26 +178,24 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
 }
 
 /// Joins the core mesh. glommio 0.9's shared-channel `connect` waits for the
-/// peer without any cross-thread wake-up: an executor parked with no timer
-/// armed never notices the peer connected. A 1 ms ticker keeps the reactor
-/// cycling until the join completes.
+/// peer without any cross-thread wake-up, so the executor must not park until
+/// the join completes ([`rendezvous::without_parking`]).
 async fn join_mesh(
     mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
 ) -> (
     glommio::channels::channel_mesh::Senders<Msg>,
     glommio::channels::channel_mesh::Receivers<Msg>,
 ) {
-    let joined = Rc::new(Cell::new(false));
-    let flag = joined.clone();
-    glommio::spawn_local(async move {
-        while !flag.get() {
-            glommio::timer::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .detach();
-    let r = mesh.join().await.expect("join core mesh");
-    joined.set(true);
-    r
+    rendezvous::without_parking(mesh.join())
+        .await
+        .expect("join core mesh")
+}
+
+/// glommio 0.9.0: the first timer sleep of an executor can take tens of ms (its first park
+/// registers membarrier). Paid here in the background, not by the first request or probe,
+/// and not before the ready signal: start-up must not depend on a park returning.
+fn warm_timer() {
+    glommio::spawn_local(glommio::timer::sleep(Duration::from_millis(1))).detach();
 }
 
 fn new_membership(node: &NodeShared) -> Membership {
@@ -302,8 +301,7 @@ async fn data_core(
         Rc::new(move |op: Op| Handled::Now(handler_ctx.execute(op))),
         mesh_tq,
     );
-    // Warm the timer (glommio 0.9.0: the first sleep can take tens of ms).
-    glommio::timer::sleep(Duration::from_millis(1)).await;
+    warm_timer();
     let exp_ctx = ctx.clone();
     glommio::spawn_local_into(expiry_loop(exp_ctx), bg_tq)
         .expect("spawn expiry")
@@ -428,7 +426,7 @@ async fn control_core(
         }),
         peer_tq,
     );
-    glommio::timer::sleep(Duration::from_millis(1)).await;
+    warm_timer();
     // SAFETY: fds are listening sockets bound on the main thread.
     let mgmt = unsafe { TcpListener::from_raw_fd(mgmt_fd) };
     let dist = unsafe { TcpListener::from_raw_fd(dist_fd) };

@@ -135,9 +135,10 @@ impl Dispatcher {
     pub async fn new(senders: Senders<Msg>, logical: usize, map: &PeerMap) -> Rc<Dispatcher> {
         use std::sync::atomic::Ordering;
         map[logical].store(senders.peer_id(), Ordering::Release);
-        while map.iter().any(|m| m.load(Ordering::Acquire) == usize::MAX) {
-            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        super::rendezvous::spin_until(|| {
+            map.iter().all(|m| m.load(Ordering::Acquire) != usize::MAX)
+        })
+        .await;
         let to_mesh = map.iter().map(|m| m.load(Ordering::Acquire)).collect();
         Rc::new(Dispatcher {
             senders,

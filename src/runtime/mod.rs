@@ -5,5 +5,6 @@ pub mod accept;
 pub mod dispatch;
 pub mod msg;
 pub mod preflight;
+pub mod rendezvous;
 pub mod sockets;
 pub mod stop;

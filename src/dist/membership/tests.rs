@@ -212,17 +212,45 @@ fn row_suspect_timer_expires_dead_ring_remove_gossip_3() {
 }
 
 #[test]
-fn row_alive_or_suspect_gossip_dead_same_or_higher() {
-    for from in [State::Alive, State::Suspect] {
-        for j in [4, 6] {
-            let mut m = node_with(&[("x", from, 4)]);
-            let fx = m.merge(&[ent("x", State::Dead, j)], None, 10);
-            assert_eq!(view(&m, "x"), (State::Dead, j));
-            assert!(ring_changed(&fx));
-            assert_eq!(m.counters().nodes_dead, 1);
-            assert_eq!(m.counters().nodes_removed, 1);
-        }
+fn row_suspect_gossip_dead_same_or_higher() {
+    for j in [4, 6] {
+        let mut m = node_with(&[("x", State::Suspect, 4)]);
+        let fx = m.merge(&[ent("x", State::Dead, j)], None, 10);
+        assert_eq!(view(&m, "x"), (State::Dead, j));
+        assert!(ring_changed(&fx));
+        assert_eq!(m.counters().nodes_dead, 1);
+        assert_eq!(m.counters().nodes_removed, 1);
     }
+}
+
+#[test]
+fn row_alive_gossip_dead_only_suspects_and_x_can_refute() {
+    // The partition-heal case: hearsay `dead` about a member held as alive keeps it in the
+    // ring as suspect, tells X first, and X's refutation (higher incarnation) clears it.
+    for j in [4, 6] {
+        let mut m = node_with(&[("x", State::Alive, 4), ("y", State::Alive, 1)]);
+        let fx = m.merge(&[ent("x", State::Dead, j)], None, 10);
+        assert_eq!(view(&m, "x"), (State::Suspect, j));
+        assert!(
+            m.ring_members().contains(&"x".to_string()),
+            "still in the ring"
+        );
+        assert!(!ring_changed(&fx));
+        assert_eq!(gossip_of(&fx).first(), Some(&addr("x")), "X is told first");
+        assert_eq!(m.counters().nodes_suspect, 1);
+        assert_eq!(m.counters().nodes_dead, 0);
+        assert_eq!(m.counters().nodes_removed, 0);
+        m.merge(&[ent("x", State::Alive, j + 1)], None, 20);
+        assert_eq!(view(&m, "x"), (State::Alive, j + 1));
+        assert_eq!(m.counters().nodes_removed, 0);
+    }
+    // Not refuted: the suspicion timer runs out as for any suspect.
+    let mut m = node_with(&[("x", State::Alive, 4)]);
+    m.merge(&[ent("x", State::Dead, 4)], None, 10);
+    m.tick(10 + S - 1);
+    assert_eq!(view(&m, "x").0, State::Suspect);
+    m.tick(10 + S);
+    assert_eq!(view(&m, "x").0, State::Dead);
     let mut m = node_with(&[("x", State::Alive, 4)]);
     m.merge(&[ent("x", State::Dead, 3)], None, 10);
     assert_eq!(view(&m, "x"), (State::Alive, 4));

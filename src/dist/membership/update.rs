@@ -152,6 +152,25 @@ impl Membership {
             if e.state == State::Alive && !m.state.is_ring() {
                 new_alive.push(e.id.clone());
             }
+            if e.state == State::Dead && m.state == State::Alive {
+                // §2.8: hearsay `dead` about a member we hold as alive only makes it suspect.
+                // When a partition heals, the side that was cut off gossips the verdicts it
+                // reached about this side; taking them would flap healthy members out of every
+                // ring. X first, so a live X learns of it and refutes within S.
+                let x = m.address.clone();
+                self.transition(
+                    &e.id,
+                    State::Suspect,
+                    e.incarnation,
+                    Some(&e.address),
+                    now_ms,
+                    &mut p,
+                );
+                let to = self.random_ring_addrs(PUSH_FANOUT, &[&e.id], Some(&x));
+                p.gossip.push(x);
+                p.gossip.extend(to);
+                continue;
+            }
             self.transition(
                 &e.id,
                 e.state,
