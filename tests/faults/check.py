@@ -315,7 +315,7 @@ def main():
                     rel_nodes.update((obs, subj))
             if SUSPECT_RE.search(ln):
                 suspects += 1
-            if "panicked" in ln or "panic" in ln.lower() and "ERROR" in ln:
+            if "hypercache-server: panic on thread" in ln or "panicked at" in ln:
                 viol.append(("crash", "%s: %s" % (nid, ln)))
                 rel_nodes.add(nid)
     res.update(dead_verdicts=len(dead_lines), dead_verdicts_unexpected=len(bad_dead), suspect_transitions=suspects)

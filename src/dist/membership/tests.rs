@@ -650,8 +650,9 @@ fn suspicion_expires_only_at_the_same_incarnation() {
 
 #[test]
 fn forgotten_member_is_unknown_again() {
-    let mut m = node_with(&[("x", State::Alive, 9)]);
+    let mut m = node_with(&[("x", State::Suspect, 9)]);
     m.merge(&[ent("x", State::Dead, 9)], None, 100);
+    assert_eq!(m.state_of("x"), Some(State::Dead));
     m.tick(100 + m.retention_ms());
     assert_eq!(m.state_of("x"), None);
     // A stale alive claim at a lower incarnation is now added as given.
