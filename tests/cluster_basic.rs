@@ -850,6 +850,100 @@ fn dist_input_safety() {
             }
         }
     }
+    // Authenticated but malformed stamps: a bad origin used to be taken as "unversioned" (a
+    // delete versioned afresh here, beating every write), and a version far in the future
+    // would win every later write of the key. Each is a 400 (batch: item `invalid`).
+    let now = now_unix_ms();
+    let far = (now + 2 * 3_600_000) << 16;
+    let stamps: Vec<(&str, String, Option<Vec<u8>>)> = vec![
+        (
+            "DELETE",
+            format!("/internal/del?key=safe&version=5&origin=%ZZ&deleted_at={now}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/internal/del?key=safe&version=5&origin=%FF&deleted_at={now}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/internal/del?key=safe&version=5&origin=no%20spaces&deleted_at={now}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/internal/del?key=safe&version={far}&origin=node-1&deleted_at={now}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!(
+                "/internal/del?key=safe&version={}&origin=node-1&deleted_at={now}",
+                u64::MAX
+            ),
+            None,
+        ),
+        (
+            "POST",
+            "/internal/set".into(),
+            Some(
+                json!({"key": "safe", "value": b64(b"evil"),
+            "expiration_ms": 0, "version": far, "origin": "node-1"})
+                .to_string()
+                .into_bytes(),
+            ),
+        ),
+        (
+            "POST",
+            "/internal/set".into(),
+            Some(
+                json!({"key": "safe", "value": b64(b"evil"),
+            "expiration_ms": 0, "version": 5, "origin": "bad origin"})
+                .to_string()
+                .into_bytes(),
+            ),
+        ),
+    ];
+    for (m, t, body) in &stamps {
+        let r = try_req(
+            c.dist_addr(1),
+            Some(TOKEN),
+            m,
+            t,
+            &[("Content-Type", "application/json")],
+            body.as_deref(),
+        )
+        .unwrap_or_else(|e| panic!("{m} {t}: {e}"));
+        if r.status != 400 {
+            bad.push(format!("{m} {t}: want 400, got {}", r.describe()));
+        }
+    }
+    let batch = json!({"reason": "write", "items": [
+        {"key": "safe", "deleted": true, "version": 5, "origin": "bad origin", "deleted_at": now},
+        {"key": "safe", "value": b64(b"evil"), "expiration_ms": 0, "version": far, "origin": "node-1"}]});
+    let r = try_req(
+        c.dist_addr(1),
+        Some(TOKEN),
+        "POST",
+        "/internal/batch",
+        &[("Content-Type", "application/json")],
+        Some(batch.to_string().as_bytes()),
+    )
+    .expect("batch");
+    let statuses: Vec<Value> = r.json()["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|x| x["status"].clone())
+        .collect();
+    if statuses != vec![json!("invalid"), json!("invalid")] {
+        bad.push(format!(
+            "batch with bad stamps: want both invalid, got {}",
+            r.describe()
+        ));
+    }
     // nothing changed, and the node (and cluster) keeps serving
     if c.internal_get(1, "g")["found"] != false {
         bad.push(format!("garbage stored key g: {}", c.internal_get(1, "g")));

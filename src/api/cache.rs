@@ -34,7 +34,7 @@ impl ClientService {
         let node = self.ctx.node.node_id();
         if head {
             let now = now_ms();
-            let last = rfc3339_secs(it.version >> 16);
+            let last = rfc3339_secs(crate::store::Hlc::wall_ms(it.version));
             let mut owners = String::new();
             self.with_owners(hash, |o| owners = o.join(","));
             let ttl;

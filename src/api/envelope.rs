@@ -64,7 +64,7 @@ pub fn write_item_fields(b: &mut Vec<u8>, it: &ItemView<'_>, now_ms: u64) {
     let _ = write!(b, ",\"version\":{},\"origin\":", it.version);
     json_str(b, it.origin);
     b.extend_from_slice(b",\"last_updated\":\"");
-    write_rfc3339_secs(it.version >> 16, b);
+    write_rfc3339_secs(crate::store::Hlc::wall_ms(it.version), b);
     b.push(b'"');
 }
 

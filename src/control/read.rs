@@ -55,6 +55,7 @@ fn to_answer(
         return Answer::Failed;
     }
     match tomb {
+        Some(t) if wire::check_stamp(t.version, &t.origin, now).is_err() => Answer::Failed,
         Some(t) => Answer::Tomb(Entry::Tombstone {
             version: t.version,
             origin: t.origin,

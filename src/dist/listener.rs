@@ -144,11 +144,14 @@ impl DistService {
         if req.expiration_ms < 0 {
             return bad(r, "invalid expiration_ms: must be >= 0");
         }
+        let now = now_ms();
+        if let Err(e) = wire::check_stamp(req.version, &req.origin, now) {
+            return bad(r, &e);
+        }
         let value = match wire::unb64(&req.value) {
             Ok(v) => v,
             Err(e) => return bad(r, &e),
         };
-        let now = now_ms();
         let entry = Entry::Item {
             value,
             version: req.version,
@@ -192,10 +195,18 @@ impl DistService {
             None | Some(b"true" | b"false" | b"") => {}
             Some(_) => return bad(r, "invalid replicate: must be true or false"),
         }
-        let origin = query_param(query, b"origin")
-            .and_then(|o| form_decode(o).ok())
-            .map(|o| String::from_utf8_lossy(&o).into_owned())
-            .unwrap_or_default();
+        // A malformed origin is a 400, never "unversioned": that would version the delete here
+        // and let it beat every existing write of the key.
+        let origin = match query_param(query, b"origin") {
+            None => String::new(),
+            Some(o) => match form_decode(o).ok().and_then(|o| String::from_utf8(o).ok()) {
+                Some(o) => o,
+                None => return bad(r, "invalid origin: bad percent-encoding or not UTF-8"),
+            },
+        };
+        if let Err(e) = wire::check_stamp(version.unwrap_or(0), &origin, now_ms()) {
+            return bad(r, &e);
+        }
         let entry = Entry::Tombstone {
             version: version.unwrap_or(0),
             origin,

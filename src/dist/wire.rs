@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::date::rfc3339_millis;
 use crate::runtime::msg::{Entry, LookupOwned};
+use crate::store::Hlc;
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ItemWire {
@@ -126,6 +127,34 @@ pub struct BatchGetResp {
     pub results: Vec<BatchGetResult>,
 }
 
+/// `origin` of a peer's entry: a node id (cluster.md §1), or "" from an unversioned Go sender.
+/// Anything else is refused: an origin that cannot be a node id is garbage, and taking it as
+/// unversioned would make the receiver version it afresh, beating every existing write.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    if origin.is_empty() || crate::dist::membership::valid_id(origin) {
+        Ok(())
+    } else {
+        Err("invalid origin: must be a node id (1-128 of A-Z a-z 0-9 . _ -)".into())
+    }
+}
+
+/// `version` of a peer's entry: no more than [`crate::store::MAX_CLOCK_AHEAD_MS`] ahead.
+pub fn check_version(version: u64, now_ms: u64) -> Result<(), String> {
+    if Hlc::plausible(version, now_ms) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid version: {version} is more than 1h ahead of this node's clock ({now_ms} ms)"
+        ))
+    }
+}
+
+/// Both checks, for any versioned entry a peer sends.
+pub fn check_stamp(version: u64, origin: &str, now_ms: u64) -> Result<(), String> {
+    check_origin(origin)?;
+    check_version(version, now_ms)
+}
+
 pub fn b64(v: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(v)
 }
@@ -160,7 +189,7 @@ pub fn item_wire(
         expiration_ms: remaining(expires_at_ms, now_ms),
         version,
         origin: origin.to_string(),
-        last_updated: rfc3339_millis(version >> 16),
+        last_updated: rfc3339_millis(Hlc::wall_ms(version)),
     }
 }
 
@@ -199,6 +228,7 @@ pub fn entry_to_batch_item(key: &str, e: &Entry, now_ms: u64) -> BatchItem {
 
 /// Decodes a batch item into an entry (deadline = arrival + expiration_ms).
 pub fn batch_item_to_entry(it: &BatchItem, now_ms: u64) -> Result<Entry, String> {
+    check_stamp(it.version, &it.origin, now_ms)?;
     if it.deleted {
         return Ok(Entry::Tombstone {
             version: it.version,
@@ -220,6 +250,7 @@ pub fn batch_item_to_entry(it: &BatchItem, now_ms: u64) -> Result<Entry, String>
 }
 
 pub fn wire_item_to_entry(it: &ItemWire, now_ms: u64) -> Result<Entry, String> {
+    check_stamp(it.version, &it.origin, now_ms)?;
     if it.expiration_ms < 0 {
         return Err("invalid expiration_ms: must be >= 0".into());
     }

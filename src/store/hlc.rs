@@ -31,7 +31,23 @@ impl Hlc {
     pub fn observe(&mut self, version: u64) {
         self.last_observed = self.last_observed.max(version);
     }
+
+    /// The Unix ms a version was issued at (`last_updated`, identical on every replica).
+    pub fn wall_ms(version: u64) -> u64 {
+        version >> 16
+    }
+
+    /// Whether a version from a peer is one a sane clock could have issued by `now_ms`: at most
+    /// [`MAX_CLOCK_AHEAD_MS`] ahead. A version far in the future would win every later write of
+    /// its key until the wall clock caught up (and `u64::MAX` for ever, since `next` saturates),
+    /// so the peer protocol refuses it instead of storing it.
+    pub fn plausible(version: u64, now_ms: u64) -> bool {
+        Self::wall_ms(version) <= now_ms.saturating_add(MAX_CLOCK_AHEAD_MS)
+    }
 }
+
+/// How far ahead of this node's clock a peer's version may be (docs/cluster.md, "Peer input").
+pub const MAX_CLOCK_AHEAD_MS: u64 = 60 * 60 * 1000;
 
 #[cfg(test)]
 mod tests {
@@ -50,6 +66,17 @@ mod tests {
         // Observing an older version changes nothing.
         h.observe(1);
         assert_eq!(h.next(WALL), 115_614_679_040_000_007);
+    }
+
+    #[test]
+    fn wall_ms_and_plausible() {
+        assert_eq!(Hlc::wall_ms(115_614_679_040_000_000), WALL);
+        assert!(Hlc::plausible(WALL << 16, WALL));
+        assert!(Hlc::plausible((WALL + MAX_CLOCK_AHEAD_MS) << 16, WALL));
+        assert!(!Hlc::plausible((WALL + MAX_CLOCK_AHEAD_MS + 1) << 16, WALL));
+        assert!(!Hlc::plausible(u64::MAX, WALL));
+        // Go senders' small counter versions are plausible.
+        assert!(Hlc::plausible(1, WALL));
     }
 
     #[test]

@@ -55,7 +55,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use hlc::Hlc;
+pub use hlc::{Hlc, MAX_CLOCK_AHEAD_MS};
 pub use policy::Policy;
 pub use shard::Shard;
 pub use types::{

@@ -6,6 +6,8 @@ with a deadline (never a fixed sleep) and exits non-zero when the deadline passe
   wait-members [--deadline S]         until every node's /cluster/members shows all nodes alive
   snapshot --out F --logs DIR         /dist/metrics of every node and the size of every log
   skew NODE                           how far NODE's wall clock is from ours, seen in versions
+  logclock --log F --offset B         wait for the start line in F after byte B; print how far its
+                                      timestamp (the server's wall clock) is from ours, in ms
 """
 
 import argparse
@@ -98,6 +100,26 @@ def skew(cl, node):
     return 1
 
 
+def logclock(path, offset, deadline_s):
+    """The start line's timestamp is the server's SystemTime when it logged it; we note our own
+    time when the line appears (polled every 10 ms), so the difference is the skew +- ~20 ms."""
+    import datetime
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < deadline_s:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            for ln in f.read().decode("utf-8", "replace").splitlines():
+                if "hypercache-server started" in ln:
+                    seen = time.time()
+                    ts = datetime.datetime.strptime(ln.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+                    ts = ts.replace(tzinfo=datetime.timezone.utc).timestamp()
+                    print("%+.0f" % ((ts - seen) * 1000))
+                    return 0
+        time.sleep(0.01)
+    print("ctl: no start line in %s after %.0fs" % (path, deadline_s), file=sys.stderr)
+    return 1
+
+
 def main():
     p = argparse.ArgumentParser()
     common.add_cluster_args(p)
@@ -112,7 +134,13 @@ def main():
     s.add_argument("--logs", required=True)
     k = sub.add_parser("skew")
     k.add_argument("node")
+    c = sub.add_parser("logclock")
+    c.add_argument("--log", required=True)
+    c.add_argument("--offset", type=int, default=0)
+    c.add_argument("--deadline", type=float, default=30)
     a = p.parse_args()
+    if a.cmd == "logclock":
+        return logclock(a.log, a.offset, a.deadline)
     cl = common.cluster_from(a)
     if a.cmd == "wait-ready":
         return wait_ready(cl, a.node, a.deadline)
