@@ -17,6 +17,9 @@ use std::rc::Rc;
 /// Yields until `done()` holds, never parking the executor.
 pub async fn spin_until(mut done: impl FnMut() -> bool) {
     while !done() {
+        // Give the CPU to the cores being waited for: at start-up on a small machine they
+        // may share it with this one, and a spin that never leaves the CPU delays them.
+        std::thread::yield_now();
         futures_lite::future::yield_now().await;
     }
 }
