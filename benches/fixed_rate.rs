@@ -74,19 +74,6 @@ fn args() -> Args {
     a
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() >> 32) * n) >> 32
-    }
-}
-
 fn find(h: &[u8], needle: &[u8]) -> Option<usize> {
     h.windows(needle.len()).position(|w| w == needle)
 }
@@ -113,7 +100,7 @@ fn main() {
     };
     let interval = Duration::from_secs_f64(a.conns as f64 / a.rate);
     let body = vec![b'x'; a.value_size];
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ std::process::id() as u64);
+    let rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d ^ std::process::id() as u64);
     let ep = unsafe { libc::epoll_create1(0) };
     assert!(ep >= 0, "epoll_create1");
     let start = Instant::now() + Duration::from_millis(50);
@@ -129,7 +116,7 @@ fn main() {
             let rc = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) };
             assert_eq!(rc, 0, "epoll_ctl");
             // Random phase so the connections' schedules interleave evenly.
-            let phase = interval.mul_f64((rng.below(1 << 20) as f64) / (1u64 << 20) as f64);
+            let phase = interval.mul_f64((rng.u64(..1 << 20) as f64) / (1u64 << 20) as f64);
             Conn {
                 s,
                 busy: false,
@@ -156,8 +143,8 @@ fn main() {
             if !c.busy && c.next_at <= now && c.next_at < end {
                 behind = behind.max(now - c.next_at);
                 req.clear();
-                let key = rng.below(a.keys);
-                if rng.below(100) < a.put_pct {
+                let key = rng.u64(..a.keys);
+                if rng.u64(..100) < a.put_pct {
                     let _ = write!(
                         req,
                         "PUT /v1/cache/key-{key} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",

@@ -5,7 +5,7 @@
 //!   cargo bench --bench store           # prints ns/op per case, ~5 s
 //!
 //! Keys are `key-<n>` (the wrk scripts' keys), values 100 bytes, 100 000 keys drawn uniformly
-//! by a xorshift generator, so the working set (~20 MB) does not fit in the CPU caches, as with
+//! by a seeded fastrand generator, so the working set (~20 MB) does not fit in the CPU caches, as with
 //! the HTTP harness. `harness = false`; best of 3 timed rounds.
 
 use std::hint::black_box;
@@ -16,19 +16,6 @@ use hypercache::store::{Incoming, Policy, Shard, ShardLimits};
 
 const KEYS: usize = 100_000;
 const NOW: u64 = 1_700_000_000_000;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-}
 
 fn report(name: &str, best: Duration, iters: u64) {
     println!(
@@ -66,9 +53,9 @@ fn main() {
     let keys: Vec<Vec<u8>> = (0..KEYS).map(|n| format!("key-{n}").into_bytes()).collect();
     let hashes: Vec<u64> = keys.iter().map(|k| xxhash64(k, 0)).collect();
     let value = [b'x'; 100];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     // Pre-drawn indices so the generator is not part of the measured loop.
-    let draws: Vec<usize> = (0..1 << 20).map(|_| rng.below(KEYS)).collect();
+    let draws: Vec<usize> = (0..1 << 20).map(|_| rng.usize(..KEYS)).collect();
     let mask = draws.len() - 1;
 
     bench("xxhash64 key-<n> (9-11 B)", 5_000_000, |i| {

@@ -773,16 +773,9 @@ fn dist_input_safety() {
         br#"[{"id":"node-2","address":"127.0.0.1:1","state":"dead","incarnation":"#.to_vec(),
     ];
     // deterministic pseudo-random bytes
-    let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+    let rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     for len in [1usize, 7, 64, 500] {
-        let mut b = Vec::with_capacity(len);
-        for _ in 0..len {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            b.push((s >> 24) as u8);
-        }
-        garbage.push(b);
+        garbage.push((0..len).map(|_| rng.u8(..)).collect());
     }
     let set_specific: Vec<Vec<u8>> = vec![
         br#"{"key":"g","value":"!!not base64!!","expiration_ms":0,"version":5,"origin":"node-1"}"#

@@ -90,20 +90,8 @@ impl ClientService {
             .into_iter()
             .map(|(idx, hash, key, ttl_ms, owners, stored)| {
                 let (version, t) = versions.get(&idx).copied().unwrap_or((0, 0));
-                let entry = if delete {
-                    Entry::Tombstone {
-                        version,
-                        origin: me.clone(),
-                        deleted_at_ms: t,
-                    }
-                } else {
-                    Entry::Item {
-                        value: values.remove(&idx).unwrap_or_default(),
-                        version,
-                        origin: me.clone(),
-                        expires_at_ms: t,
-                    }
-                };
+                let value = (!delete).then(|| values.remove(&idx).unwrap_or_default());
+                let entry = Entry::written(value, version, me.clone(), t);
                 WriteJob {
                     idx,
                     hash,

@@ -86,7 +86,7 @@ impl ControlCtx {
             self.run_exchange(&id, &addr).await;
         }
         let mut order: Vec<String> = Vec::new();
-        let mut seed = now_ms() | 1;
+        let rng = fastrand::Rng::with_seed(now_ms());
         while !self.stop.is_set() {
             self.stop.race(glommio::timer::sleep(period)).await;
             if self.stop.is_set() {
@@ -99,13 +99,8 @@ impl ControlCtx {
                     .into_iter()
                     .map(|(id, _)| id)
                     .collect();
-                // Fisher-Yates with a xorshift: a new order every pass.
-                for i in (1..order.len()).rev() {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    order.swap(i, (seed % (i as u64 + 1)) as usize);
-                }
+                // A new order every pass.
+                rng.shuffle(&mut order);
             }
             let Some(peer) = order.pop() else { continue };
             if self.state_of(&peer) != Some(State::Alive) {

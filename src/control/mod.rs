@@ -8,10 +8,12 @@ pub mod ae;
 pub mod cluster;
 pub mod hints;
 pub mod outbox;
+pub mod quorum;
 pub mod read;
 pub mod rebalance;
 pub mod replay;
 pub mod replicate;
+pub mod resolve;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

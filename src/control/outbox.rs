@@ -95,7 +95,7 @@ impl ControlCtx {
             }
             for (i, ack) in results {
                 let p = &batch[i];
-                if let Ack::Failed = ack {
+                if super::quorum::hinted(&ack) {
                     // Every owner that did not acknowledge gets a hint, also
                     // after the client was answered (cluster.md §6 step 6).
                     self.queue_hint(owner, &p.key, p.entry.clone());

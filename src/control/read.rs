@@ -19,76 +19,64 @@ use crate::metrics::dist::idx;
 use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, Op, OwnedItem, ReadJob, ReadOutcome};
 
-/// What one owner said about one key.
-#[derive(Clone)]
-pub enum Answer {
-    Item(OwnedItem),
-    Tomb(Entry),
-    Miss,
-    Failed,
-}
+use super::resolve::{ask_order, resolve_quorum, OneRead, OneStep, Resolved, Said};
 
-fn to_answer(
+fn to_said(
     found: bool,
     item: Option<wire::ItemWire>,
     tomb: Option<wire::TombWire>,
     now: u64,
-) -> Answer {
+) -> Said {
     if found {
-        if let Some(it) = item {
-            if let Ok(Entry::Item {
-                value,
-                version,
-                origin,
-                expires_at_ms,
-            }) = wire::wire_item_to_entry(&it, now)
-            {
-                return Answer::Item(OwnedItem {
-                    len: value.len(),
-                    value,
-                    version,
-                    origin,
-                    expires_at_ms,
-                });
-            }
-        }
-        return Answer::Failed;
+        return match item.map(|it| wire::wire_item_to_entry(&it, now)) {
+            Some(Ok(e @ Entry::Item { .. })) => Said::Entry(e),
+            _ => Said::Failed,
+        };
     }
     match tomb {
-        Some(t) if wire::check_stamp(t.version, &t.origin, now).is_err() => Answer::Failed,
-        Some(t) => Answer::Tomb(Entry::Tombstone {
+        Some(t) if wire::check_stamp(t.version, &t.origin, now).is_err() => Said::Failed,
+        Some(t) => Said::Entry(Entry::Tombstone {
             version: t.version,
             origin: t.origin,
             deleted_at_ms: t.deleted_at,
         }),
-        None => Answer::Miss,
+        None => Said::Miss,
     }
 }
 
-fn item_entry(i: &OwnedItem) -> Entry {
-    Entry::Item {
-        value: i.value.clone(),
-        version: i.version,
-        origin: i.origin.clone(),
-        expires_at_ms: i.expires_at_ms,
+/// The served form of a winning live item.
+fn owned(e: Entry) -> ReadOutcome {
+    match e {
+        Entry::Item {
+            value,
+            version,
+            origin,
+            expires_at_ms,
+        } => ReadOutcome::Found(OwnedItem {
+            len: value.len(),
+            value,
+            version,
+            origin,
+            expires_at_ms,
+        }),
+        Entry::Tombstone { .. } => ReadOutcome::NotFound,
+    }
+}
+
+fn outcome(r: Resolved) -> ReadOutcome {
+    match r {
+        Resolved::Found(e) => owned(e),
+        Resolved::NotFound => ReadOutcome::NotFound,
+        Resolved::Failed(got, needed) => ReadOutcome::Failed(got, needed),
     }
 }
 
 impl ControlCtx {
     /// Remote owners of a job in the order to ask: ring order, suspects last.
     fn ask_order(&self, owners: &[String]) -> Vec<String> {
-        let me = self.node.node_id();
-        let mut alive = Vec::new();
-        let mut suspect = Vec::new();
-        for o in owners.iter().filter(|o| *o != me) {
-            if self.state_of(o) == Some(State::Suspect) {
-                suspect.push(o.clone());
-            } else {
-                alive.push(o.clone());
-            }
-        }
-        alive.extend(suspect);
-        alive
+        ask_order(owners, self.node.node_id(), |o| {
+            self.state_of(o) == Some(State::Suspect)
+        })
     }
 
     pub async fn remote_read(self: &Rc<Self>, jobs: Vec<ReadJob>) -> Vec<(usize, ReadOutcome)> {
@@ -111,9 +99,9 @@ impl ControlCtx {
 
     /// Asks one owner about several keys: `/internal/get` for one key,
     /// `/internal/batch/get` for more.
-    async fn ask(&self, owner: &str, keys: &[String]) -> Vec<Answer> {
+    async fn ask(&self, owner: &str, keys: &[String]) -> Vec<Said> {
         let Some(addr) = self.address_of(owner) else {
-            return vec![Answer::Failed; keys.len()];
+            return vec![Said::Failed; keys.len()];
         };
         self.dist.add(idx("ForwardGet"), keys.len() as u64);
         let now = now_ms();
@@ -133,10 +121,10 @@ impl ControlCtx {
                 .await
             {
                 Ok(r) if r.status == 200 => match serde_json::from_slice::<GetResp>(&r.body) {
-                    Ok(g) => vec![to_answer(g.found, g.item, g.tombstone, now)],
-                    Err(_) => vec![Answer::Failed],
+                    Ok(g) => vec![to_said(g.found, g.item, g.tombstone, now)],
+                    Err(_) => vec![Said::Failed],
                 },
-                _ => vec![Answer::Failed],
+                _ => vec![Said::Failed],
             };
         }
         let body = serde_json::to_vec(&BatchGetReq {
@@ -162,69 +150,48 @@ impl ControlCtx {
                     .into_iter()
                     .map(|x| {
                         if x.error.is_some() {
-                            Answer::Failed
+                            Said::Failed
                         } else {
-                            to_answer(x.found, x.item, x.tombstone, now)
+                            to_said(x.found, x.item, x.tombstone, now)
                         }
                     })
                     .collect(),
-                _ => vec![Answer::Failed; keys.len()],
+                _ => vec![Said::Failed; keys.len()],
             },
-            _ => vec![Answer::Failed; keys.len()],
+            _ => vec![Said::Failed; keys.len()],
         }
     }
 
     async fn read_one(self: &Rc<Self>, jobs: Vec<ReadJob>) -> Vec<(usize, ReadOutcome)> {
-        struct Pending {
-            job: ReadJob,
-            order: Vec<String>,
-            next: usize,
-            answered: bool,
-            primary_failed: bool,
-        }
-        let mut pend: Vec<Pending> = jobs
+        let mut reads: Vec<(ReadJob, OneRead)> = jobs
             .into_iter()
             .map(|job| {
                 let order = self.ask_order(&job.owners);
-                let answered = job.local.is_some();
-                Pending {
-                    job,
+                let r = OneRead::new(
                     order,
-                    next: 0,
-                    answered,
-                    primary_failed: false,
-                }
+                    job.owners.first().map(String::as_str),
+                    job.local.is_some(),
+                );
+                (job, r)
             })
             .collect();
-        let mut out = Vec::with_capacity(pend.len());
-        let mut live: Vec<usize> = (0..pend.len()).collect();
+        let mut out = Vec::with_capacity(reads.len());
+        let mut live: Vec<usize> = (0..reads.len()).collect();
         while !live.is_empty() {
-            // Group the keys still open by the owner to ask next.
+            // Group the keys still open by the owner to ask next: one request per owner and round.
             let mut by_owner: HashMap<String, Vec<usize>> = HashMap::new();
-            let mut still = Vec::new();
             for &p in &live {
-                let pe = &mut pend[p];
-                if pe.next >= pe.order.len() {
-                    let o = if pe.answered {
-                        ReadOutcome::NotFound
-                    } else {
-                        ReadOutcome::Failed(0, 1)
-                    };
-                    out.push((pe.job.idx, o));
-                    continue;
+                let (job, r) = &mut reads[p];
+                match r.next_owner() {
+                    Ok(o) => by_owner.entry(o).or_default().push(p),
+                    Err(done) => out.push((job.idx, outcome(done))),
                 }
-                by_owner
-                    .entry(pe.order[pe.next].clone())
-                    .or_default()
-                    .push(p);
-                pe.next += 1;
-                still.push(p);
             }
             let mut tasks = Vec::new();
             for (owner, ps) in by_owner {
                 let keys: Vec<String> = ps
                     .iter()
-                    .map(|&p| String::from_utf8_lossy(&pend[p].job.key).into_owned())
+                    .map(|&p| String::from_utf8_lossy(&reads[p].0.key).into_owned())
                     .collect();
                 let ctl = self.clone();
                 tasks.push((
@@ -233,38 +200,30 @@ impl ControlCtx {
                     glommio::spawn_local(async move { ctl.ask(&owner, &keys).await }),
                 ));
             }
-            let mut done = std::collections::HashSet::new();
+            let now = now_ms();
+            live.clear();
             for (owner, ps, t) in tasks {
-                let answers = t.await;
-                for (p, a) in ps.into_iter().zip(answers) {
-                    let pe = &mut pend[p];
-                    let is_primary = pe.job.owners.first() == Some(&owner);
-                    match a {
-                        Answer::Item(item) => {
-                            if pe.primary_failed && !is_primary {
+                for (p, said) in ps.into_iter().zip(t.await) {
+                    let (job, r) = &mut reads[p];
+                    match r.answer(&owner, said, now) {
+                        OneStep::Continue => live.push(p),
+                        OneStep::Done {
+                            outcome: done,
+                            repair_local,
+                            promoted,
+                        } => {
+                            if promoted {
                                 self.dist.add(idx("ReadPrimaryPromote"), 1);
                             }
-                            if pe.job.local.is_some() {
+                            if let (true, Resolved::Found(e)) = (repair_local, &done) {
                                 // Read repair: this node is an owner and missed it.
-                                self.repair_local(pe.job.hash, &pe.job.key, item_entry(&item));
+                                self.repair_local(job.hash, &job.key, e.clone());
                             }
-                            out.push((pe.job.idx, ReadOutcome::Found(item)));
-                            done.insert(p);
-                        }
-                        Answer::Tomb(_) => {
-                            out.push((pe.job.idx, ReadOutcome::NotFound));
-                            done.insert(p);
-                        }
-                        Answer::Miss => pe.answered = true,
-                        Answer::Failed => {
-                            if is_primary {
-                                pe.primary_failed = true;
-                            }
+                            out.push((job.idx, outcome(done)));
                         }
                     }
                 }
             }
-            live = still.into_iter().filter(|p| !done.contains(p)).collect();
         }
         out
     }
@@ -292,7 +251,7 @@ impl ControlCtx {
 
     async fn read_quorum(self: &Rc<Self>, job: ReadJob) -> (usize, ReadOutcome) {
         let n = job.owners.len();
-        let needed = super::replicate::needed(self.node.config.read_consistency, n);
+        let needed = super::quorum::needed(self.node.config.read_consistency, n);
         let key = String::from_utf8_lossy(&job.key).into_owned();
         // (owner, entry or None for a plain miss)
         let mut responses: Vec<(String, Option<Entry>)> = Vec::new();
@@ -309,73 +268,33 @@ impl ControlCtx {
                 let (o, k) = (o.clone(), key.clone());
                 tasks.push(glommio::spawn_local(async move {
                     let a = ctl.ask(&o, std::slice::from_ref(&k)).await;
-                    (o, a.into_iter().next().unwrap_or(Answer::Failed))
+                    (o, a.into_iter().next().unwrap_or(Said::Failed))
                 }));
             }
             next += want;
             for t in tasks {
                 let (o, a) = t.await;
                 match a {
-                    Answer::Item(i) => responses.push((o, Some(item_entry(&i)))),
-                    Answer::Tomb(e) => responses.push((o, Some(e))),
-                    Answer::Miss => responses.push((o, None)),
-                    Answer::Failed => {}
+                    Said::Entry(e) => responses.push((o, Some(e))),
+                    Said::Miss => responses.push((o, None)),
+                    Said::Failed => {}
                 }
             }
         }
-        if responses.len() < needed {
-            return (job.idx, ReadOutcome::Failed(responses.len(), needed));
+        let r = resolve_quorum(&responses, needed, now_ms());
+        if let Some((winner, stale)) = &r.repair {
+            self.repair_stale(&job, winner, stale);
         }
-        let winner = responses
-            .iter()
-            .filter_map(|(_, e)| e.as_ref())
-            .fold(None::<&Entry>, |best, e| match best {
-                Some(b) if !e.newer_than(b) => Some(b),
-                _ => Some(e),
-            })
-            .cloned();
-        if let Some(w) = &winner {
-            self.repair_stale(&job, w, &responses);
-        }
-        match winner {
-            Some(Entry::Item {
-                value,
-                version,
-                origin,
-                expires_at_ms,
-            }) if expires_at_ms == 0 || expires_at_ms > now_ms() => (
-                job.idx,
-                ReadOutcome::Found(OwnedItem {
-                    len: value.len(),
-                    value,
-                    version,
-                    origin,
-                    expires_at_ms,
-                }),
-            ),
-            _ => (job.idx, ReadOutcome::NotFound),
-        }
+        (job.idx, outcome(r.outcome))
     }
 
-    /// Sends the winning entry to every responding owner that returned an
-    /// older entry or a plain miss (reason repair).
-    fn repair_stale(
-        self: &Rc<Self>,
-        job: &ReadJob,
-        winner: &Entry,
-        responses: &[(String, Option<Entry>)],
-    ) {
-        let me = self.node.node_id().to_string();
+    /// Sends the winning entry to the owners that returned an older entry or a plain miss
+    /// (reason repair).
+    fn repair_stale(self: &Rc<Self>, job: &ReadJob, winner: &Entry, stale: &[String]) {
+        let me = self.node.node_id();
         let key = String::from_utf8_lossy(&job.key).into_owned();
-        for (owner, e) in responses {
-            let stale = match e {
-                None => true,
-                Some(e) => winner.newer_than(e),
-            };
-            if !stale {
-                continue;
-            }
-            if *owner == me {
+        for owner in stale {
+            if owner == me {
                 self.repair_local(job.hash, &job.key, winner.clone());
                 continue;
             }

@@ -6,7 +6,9 @@
 //! batch. The coordinator answers once W acks arrived, when every owner has
 //! answered, or after 5 s; owners still pending finish in the background.
 //! If one of the first W acks reports a newer entry, the write is re-issued
-//! once with a fresh version that exceeds it (stale coordinator clock).
+//! once with a fresh version that exceeds it (stale coordinator clock). What
+//! counts, when to stop waiting and what to re-issue is decided by the pure
+//! tracker in `quorum.rs`; this file only sends and receives.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -14,24 +16,16 @@ use std::time::Instant;
 
 use glommio::channels::local_channel;
 
+use super::quorum::{Counted, Quorum};
 use super::ControlCtx;
-use crate::config::Consistency;
 use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
 use crate::dist::wire::{self, AckResp, BatchReq, BatchResp};
 use crate::metrics::dist::idx;
 use crate::node::shard_for;
-use crate::runtime::msg::{newer, Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
+use crate::runtime::msg::{Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
 
 /// Bodies are split below the dist listener's 17 MiB cap.
 const BATCH_BODY_BUDGET: usize = 12 << 20;
-
-pub fn needed(c: Consistency, n: usize) -> usize {
-    match c {
-        Consistency::One => 1.min(n),
-        Consistency::Quorum => n / 2 + 1,
-        Consistency::All => n,
-    }
-}
 
 /// One owner's answer about one job.
 pub enum Ack {
@@ -41,14 +35,6 @@ pub enum Ack {
     Invalid,
     /// No acknowledgement (transport error, timeout, non-2xx): hinted.
     Failed,
-}
-
-struct JobState {
-    acks: usize,
-    answered: usize,
-    remote: usize,
-    needed: usize,
-    newer: Option<u64>,
 }
 
 impl ControlCtx {
@@ -101,20 +87,7 @@ impl ControlCtx {
         if let Reply::Versions(v) = self.dispatch.call(core, op).await {
             if let Some(&(_, version, t)) = v.first() {
                 let origin = self.node.node_id().to_string();
-                job.entry = if delete {
-                    Entry::Tombstone {
-                        version,
-                        origin,
-                        deleted_at_ms: t,
-                    }
-                } else {
-                    Entry::Item {
-                        value,
-                        version,
-                        origin,
-                        expires_at_ms: t,
-                    }
-                };
+                job.entry = Entry::written((!delete).then_some(value), version, origin, t);
             }
         }
     }
@@ -128,7 +101,7 @@ impl ControlCtx {
         let me = self.node.node_id().to_string();
         let consistency = self.node.config.write_consistency;
         let d = &self.dist;
-        let mut states: Vec<JobState> = Vec::with_capacity(jobs.len());
+        let mut quorum = Quorum::new();
         // owner id -> job indexes
         let mut per_owner: HashMap<String, Vec<usize>> = HashMap::new();
         for (j, job) in jobs.iter().enumerate() {
@@ -145,20 +118,19 @@ impl ControlCtx {
                     1,
                 );
             }
-            let n = job.owners.len();
-            let mut st = JobState {
-                acks: 0,
-                answered: 0,
-                remote: 0,
-                needed: needed(consistency, n),
-                newer: None,
-            };
             if job.local_acked {
-                st.acks = 1;
                 d.add(idx("WriteAcks"), 1);
             }
+            let remote = job.owners.iter().filter(|o| **o != me).count();
+            quorum.add(
+                consistency,
+                job.owners.len(),
+                remote,
+                job.local_acked,
+                job.entry.version(),
+                job.entry.origin(),
+            );
             for o in job.owners.iter().filter(|o| **o != me) {
-                st.remote += 1;
                 d.add(
                     idx(if delete {
                         "ReplicaFanoutRemove"
@@ -169,7 +141,6 @@ impl ControlCtx {
                 );
                 per_owner.entry(o.clone()).or_default().push(j);
             }
-            states.push(st);
         }
         let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
         let tx = Rc::new(tx);
@@ -187,36 +158,15 @@ impl ControlCtx {
         }
         drop(tx);
         let deadline = Instant::now() + REQUEST_TIMEOUT;
-        let pending = |states: &[JobState]| {
-            states
-                .iter()
-                .any(|s| s.acks < s.needed && s.answered < s.remote)
-        };
-        while pending(&states) {
+        while quorum.waiting() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             let got = glommio::timer::timeout(left, async { Ok(rx.recv().await) }).await;
             let Ok(Some((j, ack))) = got else { break };
-            let st = &mut states[j];
-            st.answered += 1;
-            match ack {
-                Ack::Ok => {
-                    st.acks += 1;
-                    d.add(idx("WriteAcks"), 1);
-                }
-                Ack::Newer(v, o) => {
-                    let job = &jobs[j];
-                    // Among the first W acks: the write must be re-issued.
-                    if st.acks < st.needed && newer(v, &o, job.entry.version(), job.entry.origin())
-                    {
-                        st.newer = Some(st.newer.map_or(v, |x| x.max(v)));
-                    }
-                    st.acks += 1;
-                    d.add(idx("WriteAcks"), 1);
-                }
-                Ack::Failed | Ack::Invalid => {}
+            if quorum.answer(j, &ack) == Counted::Ack {
+                d.add(idx("WriteAcks"), 1);
             }
         }
         // Late answers keep draining in the background (count acks, log failures).
@@ -229,22 +179,22 @@ impl ControlCtx {
             }
         })
         .detach();
-        states
+        quorum
+            .finish()
             .into_iter()
             .zip(jobs)
-            .map(|(st, job)| {
-                let ok = st.acks >= st.needed;
-                if !ok {
+            .map(|(v, job)| {
+                if !v.ok {
                     d.add(idx("WriteQuorumFailures"), 1);
                 }
                 (
                     WriteOutcome {
                         idx: job.idx,
-                        acks: st.acks,
-                        needed: st.needed,
-                        ok,
+                        acks: v.acks,
+                        needed: v.needed,
+                        ok: v.ok,
                     },
-                    st.newer,
+                    v.reissue_above,
                 )
             })
             .collect()
@@ -403,18 +353,5 @@ impl ControlCtx {
                 .collect(),
             _ => ids.into_iter().map(|j| (j, Ack::Failed)).collect(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quorum_table() {
-        let q: Vec<usize> = (1..=5).map(|n| needed(Consistency::Quorum, n)).collect();
-        assert_eq!(q, vec![1, 2, 2, 3, 3]);
-        assert_eq!(needed(Consistency::All, 3), 3);
-        assert_eq!(needed(Consistency::One, 3), 1);
     }
 }

@@ -61,6 +61,25 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// The entry a coordinator wrote: a delete (`value` None) or a put, at `version` from
+    /// `origin`; `t` is what the key's core returned with the version (the deleted-at time of a
+    /// delete, the expiry deadline of a put, 0 = none).
+    pub fn written(value: Option<Vec<u8>>, version: u64, origin: String, t: u64) -> Entry {
+        match value {
+            None => Entry::Tombstone {
+                version,
+                origin,
+                deleted_at_ms: t,
+            },
+            Some(value) => Entry::Item {
+                value,
+                version,
+                origin,
+                expires_at_ms: t,
+            },
+        }
+    }
+
     pub fn version(&self) -> u64 {
         match self {
             Entry::Item { version, .. } | Entry::Tombstone { version, .. } => *version,

@@ -4,7 +4,7 @@
 //! HTTP and the timers, feeds results in with the current time in milliseconds and carries out the
 //! returned [`Effect`]s. Keeping the protocol free of I/O is what lets every row of the §2.8 table
 //! be unit-tested with a hand-driven clock. Randomness (probe order, relays, gossip targets) comes
-//! from an internal xorshift64 so tests are reproducible for a given seed.
+//! from a seeded `fastrand::Rng` so tests are reproducible for a given seed.
 //!
 //! Layout: this file holds the types, the constructor and the read-only views; `select.rs` picks
 //! probe targets, relays and gossip partners; `update.rs` holds every method that changes the
@@ -145,6 +145,10 @@ struct Member {
     since_ms: u64,
     /// A probe cycle is in flight (2.3: a new cycle starts only once the previous one finished).
     probing: bool,
+    /// Suspected only because a gossiped `dead` said so (2.8). Hearsay is not confirmation:
+    /// another copy of the same rumor must not finish the member off; the suspicion timer or
+    /// the member's refutation decides. Cleared by every other transition.
+    hearsay: bool,
 }
 
 /// A configured seed. `id` is None for a bare `host:port` seed until its id is learned.
@@ -165,7 +169,7 @@ pub struct Membership {
     /// Peers only (self is synthesised by `table()`); BTreeMap keeps byte order of ids.
     members: BTreeMap<String, Member>,
     seeds: Vec<Seed>,
-    rng: u64,
+    rng: fastrand::Rng,
     /// Round-robin cursor over dead members and unresolved seeds (2.6).
     rr: usize,
     counters: Counters,
@@ -193,12 +197,7 @@ impl Membership {
             timers,
             members: BTreeMap::new(),
             seeds: Vec::new(),
-            // xorshift64 has an all-zero fixed point, so zero is replaced by a constant.
-            rng: if rng_seed == 0 {
-                0x9E37_79B9_7F4A_7C15
-            } else {
-                rng_seed
-            },
+            rng: fastrand::Rng::with_seed(rng_seed),
             rr: 0,
             counters: Counters::default(),
             last_dup_log_ms: None,
@@ -224,6 +223,7 @@ impl Membership {
                     incarnation: 0,
                     since_ms: 0,
                     probing: false,
+                    hearsay: false,
                 });
             }
         }

@@ -1,5 +1,5 @@
 //! Choosing whom to talk to: probe targets, relays, gossip partners and random push targets, all
-//! driven by the internal xorshift64 so a given seed replays the same choices in tests.
+//! driven by the membership's seeded `fastrand::Rng` so a given seed replays the same choices in tests.
 
 use super::{Membership, Seed, State};
 
@@ -81,25 +81,13 @@ impl Membership {
         })
     }
 
-    fn next_rand(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        x
-    }
-
-    /// Uniform enough for picking among a few hundred members; `n` must be > 0.
+    /// Uniform in `0..n`; `n` must be > 0.
     fn rand_below(&mut self, n: usize) -> usize {
-        (self.next_rand() % n as u64) as usize
+        self.rng.usize(..n)
     }
 
     fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.rand_below(i + 1);
-            v.swap(i, j);
-        }
+        self.rng.shuffle(v);
     }
 
     /// Up to `n` random ring-member addresses, never self, never one of `skip_ids` (the subjects,

@@ -257,6 +257,24 @@ fn row_alive_gossip_dead_only_suspects_and_x_can_refute() {
 }
 
 #[test]
+fn repeated_dead_rumor_does_not_confirm_its_own_suspicion() {
+    // The fault run: a healed node's `dead` verdict about a healthy member arrived twice within
+    // a millisecond (push and pull); the second copy must not turn the rumor's own suspicion
+    // into a dead verdict.
+    let mut m = node_with(&[("x", State::Alive, 4), ("y", State::Alive, 1)]);
+    m.merge(&[ent("x", State::Dead, 4)], None, 10);
+    let fx = m.merge(&[ent("x", State::Dead, 4)], None, 11);
+    assert_eq!(view(&m, "x"), (State::Suspect, 4));
+    assert!(!ring_changed(&fx));
+    assert_eq!(m.counters().nodes_dead, 0);
+    // A member this node suspected on its own (a gossiped suspect) is taken as dead.
+    let mut m = node_with(&[("x", State::Alive, 4), ("y", State::Alive, 1)]);
+    m.merge(&[ent("x", State::Suspect, 4)], None, 10);
+    m.merge(&[ent("x", State::Dead, 4)], None, 11);
+    assert_eq!(view(&m, "x"), (State::Dead, 4));
+}
+
+#[test]
 fn row_alive_or_suspect_gossip_left_or_draining_probe() {
     for from in [State::Alive, State::Suspect] {
         let mut m = node_with(&[("x", from, 4)]);

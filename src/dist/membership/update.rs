@@ -64,6 +64,7 @@ impl Membership {
         m.state = state;
         m.incarnation = inc;
         m.since_ms = now_ms;
+        m.hearsay = false;
         let moved = match addr {
             Some(a) if a != m.address => Some(std::mem::replace(&mut m.address, a.to_string())),
             _ => None,
@@ -98,6 +99,7 @@ impl Membership {
                 incarnation: e.incarnation,
                 since_ms: now_ms,
                 probing: false,
+                hearsay: false,
             },
         );
         // A bare seed at this address now has a known id (the driver may also tell us through
@@ -149,6 +151,11 @@ impl Membership {
             if !supersedes(e.incarnation, e.state, m.incarnation, m.state) {
                 continue;
             }
+            if e.state == State::Dead && m.state == State::Suspect && m.hearsay {
+                // Only a member this node suspected before the rumor is taken as dead on
+                // hearsay (2.8): a healed partition delivers the same verdict many times over.
+                continue;
+            }
             if e.state == State::Alive && !m.state.is_ring() {
                 new_alive.push(e.id.clone());
             }
@@ -166,6 +173,9 @@ impl Membership {
                     now_ms,
                     &mut p,
                 );
+                if let Some(m) = self.members.get_mut(&e.id) {
+                    m.hearsay = true;
+                }
                 let to = self.random_ring_addrs(PUSH_FANOUT, &[&e.id], Some(&x));
                 p.gossip.push(x);
                 p.gossip.extend(to);

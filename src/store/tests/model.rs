@@ -6,19 +6,16 @@ use std::collections::BTreeMap;
 
 use super::{ApplyResult, Incoming, Lookup};
 
-/// xorshift64*: deterministic, no crates.
-pub(super) struct Rng(pub(super) u64);
+/// The seeded generator of the randomised test: one seed replays one run.
+pub(super) struct Rng(pub(super) fastrand::Rng);
 
 impl Rng {
-    pub(super) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    pub(super) fn new(seed: u64) -> Rng {
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
     pub(super) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.u64(..n)
     }
 }
 

@@ -21,7 +21,7 @@ struct Config {
 fn run(cfg: Config, ops: usize) {
     const TOMB_TTL: u64 = 300;
     const KEYS: u64 = 48;
-    let mut rng = Rng(cfg.seed);
+    let mut rng = Rng::new(cfg.seed);
     let mut s = Shard::new(cfg.limits, cfg.policy, TOMB_TTL);
     let mut m = Model {
         map: BTreeMap::new(),

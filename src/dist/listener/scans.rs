@@ -1,0 +1,179 @@
+//! Scan routes of the dist listener: `/internal/merkle`, `/internal/keys`, and the anti-entropy
+//! leaves and digests.
+
+use super::{bad, ok_json, DistService};
+use crate::api::keys::{form_decode, query_param};
+use crate::dist::hash::xxhash64;
+use crate::dist::wire;
+use crate::http::response::Responder;
+use crate::runtime::msg::{Op, Reply};
+
+impl DistService {
+    pub(super) async fn merkle(&self, r: &mut Responder<'_>) {
+        let mut entries = Vec::new();
+        for reply in self.ctl.all_cores(|| Op::MerkleEntries).await {
+            if let Reply::Entries(v) = reply {
+                entries.extend(v);
+            }
+        }
+        let (root, leaves) = crate::dist::merkle::build(&mut entries);
+        let leaf_hashes =
+            (!leaves.is_empty()).then(|| leaves.iter().map(|l| wire::b64(l)).collect::<Vec<_>>());
+        ok_json(
+            r,
+            &serde_json::json!({
+                "root": root.map(|h| wire::b64(&h)),
+                "leaf_hashes": leaf_hashes,
+                "chunk_size": crate::dist::merkle::CHUNK,
+            }),
+        );
+    }
+
+    /// `GET /internal/keys?cursor=C&limit=L&q=Q` (cluster.md §12.3). The
+    /// cursor is `<core>.<matches skipped on that core>`.
+    pub(super) async fn keys(&self, query: &[u8], r: &mut Responder<'_>) {
+        let param = |n: &[u8]| {
+            query_param(query, n)
+                .and_then(|v| form_decode(v).ok())
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        let limit = match param(b"limit").as_deref() {
+            None | Some("") | Some("0") => 10_000,
+            Some(l) => match l.parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => return bad(r, "invalid limit: must be a non-negative integer"),
+            },
+        };
+        let (mut core, mut skip) = match param(b"cursor").as_deref() {
+            None | Some("") => (0usize, 0usize),
+            Some(c) => match c
+                .split_once('.')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            {
+                Some((a, b)) if a < self.ctl.cores => (a, b),
+                _ => return bad(r, "invalid cursor"),
+            },
+        };
+        let pattern = match crate::dist::glob::Pattern::parse(&param(b"q").unwrap_or_default()) {
+            Ok(p) => p,
+            Err(_) => return bad(r, "invalid glob pattern"),
+        };
+        let ring = self.ctl.ring.borrow().clone();
+        let mut keys = Vec::new();
+        let mut next = String::new();
+        while core < self.ctl.cores {
+            let want = limit - keys.len();
+            let op = Op::Keys {
+                ring: ring.clone(),
+                pattern: pattern.clone(),
+                skip,
+                limit: want,
+            };
+            let Reply::KeyPage(page, more) = self.ctl.dispatch.call(core, op).await else {
+                break;
+            };
+            let got = page.len();
+            keys.extend(page);
+            if more {
+                next = format!("{core}.{}", skip + got);
+                break;
+            }
+            core += 1;
+            skip = 0;
+            if keys.len() == limit {
+                if core < self.ctl.cores {
+                    next = format!("{core}.0");
+                }
+                break;
+            }
+        }
+        let truncated = !next.is_empty();
+        ok_json(
+            r,
+            &serde_json::json!({"keys": keys, "next_cursor": next, "truncated": truncated}),
+        );
+    }
+
+    pub(super) fn ring_mismatch(&self, r: &mut Responder<'_>) {
+        let fp = self.ctl.ring_fp();
+        r.json(409, &[], |b| {
+            let _ = serde_json::to_writer(
+                b,
+                &serde_json::json!({"error": "ring mismatch", "code": "RING_MISMATCH", "ring": fp}),
+            );
+        });
+    }
+
+    /// `GET /internal/ae/leaves?peer=A&ring=FP&root=R` (cluster.md §12.3).
+    pub(super) async fn ae_leaves(&self, query: &[u8], r: &mut Responder<'_>) {
+        let param = |n: &[u8]| {
+            query_param(query, n)
+                .and_then(|v| form_decode(v).ok())
+                .and_then(|v| String::from_utf8(v).ok())
+                .filter(|v| !v.is_empty())
+        };
+        let (Some(peer), Some(ring), Some(root)) = (param(b"peer"), param(b"ring"), param(b"root"))
+        else {
+            return bad(r, "missing peer, ring or root");
+        };
+        let Ok(root) = u64::from_str_radix(&root, 16) else {
+            return bad(r, "malformed root: expected 16 hex digits");
+        };
+        if ring.len() != 16 || u64::from_str_radix(&ring, 16).is_err() {
+            return bad(r, "malformed ring: expected 16 hex digits");
+        }
+        if ring != self.ctl.ring_fp() {
+            return self.ring_mismatch(r);
+        }
+        let set = self.ctl.pair_set(&peer).await;
+        let leaves = crate::dist::ae::leaves_of(&set);
+        let mine = crate::dist::ae::root(&leaves);
+        let node = self.ctl.node.node_id();
+        let hex = crate::dist::ae::hex;
+        let v = if mine == root {
+            serde_json::json!({"node": node, "ring": ring, "root": hex(mine), "equal": true})
+        } else {
+            let l: Vec<String> = leaves.iter().map(|x| hex(*x)).collect();
+            serde_json::json!({"node": node, "ring": ring, "root": hex(mine), "equal": false, "leaves": l})
+        };
+        ok_json(r, &v);
+    }
+
+    /// `POST /internal/ae/digests` `{"peer","ring","leaves":[..≤64]}`.
+    pub(super) async fn ae_digests(&self, body: &[u8], r: &mut Responder<'_>) {
+        #[derive(serde::Deserialize)]
+        struct Req {
+            peer: String,
+            ring: String,
+            leaves: Vec<u16>,
+        }
+        let req: Req = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+        };
+        if req.leaves.len() > 64
+            || req
+                .leaves
+                .iter()
+                .any(|&l| l as usize >= crate::dist::ae::LEAVES)
+        {
+            return bad(r, "leaves: at most 64 indexes in 0..1023");
+        }
+        if req.ring != self.ctl.ring_fp() {
+            return self.ring_mismatch(r);
+        }
+        let wanted: std::collections::HashSet<usize> =
+            req.leaves.iter().map(|&l| l as usize).collect();
+        let entries: Vec<crate::dist::ae::Digest> = self
+            .ctl
+            .pair_set(&req.peer)
+            .await
+            .into_iter()
+            .filter(|d| wanted.contains(&crate::dist::ae::leaf_of(xxhash64(d.key.as_bytes(), 0))))
+            .collect();
+        ok_json(
+            r,
+            &serde_json::json!({"node": self.ctl.node.node_id(), "entries": entries}),
+        );
+    }
+}

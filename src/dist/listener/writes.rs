@@ -1,0 +1,242 @@
+//! Write routes of the dist listener: `/internal/set`, `/internal/del`, `/internal/batch`, and
+//! the coordinator a Go sender asks for with `replicate:true`.
+
+use super::{ack_body, bad, ok_json, query_key, DistService};
+use crate::api::keys::{check_key, form_decode, query_param};
+use crate::dist::hash::xxhash64;
+use crate::dist::wire::{self, BatchReq, SetReq};
+use crate::http::response::Responder;
+use crate::node::{now_ms, shard_for};
+use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, Op, Reply};
+
+impl DistService {
+    pub(super) async fn apply_one(&self, key: &str, entry: Entry) -> ApplyStatus {
+        let hash = xxhash64(key.as_bytes(), 0);
+        let core = shard_for(hash, self.ctl.cores);
+        let op = Op::Apply {
+            hash,
+            key: key.as_bytes().to_vec(),
+            entry,
+            repair: false,
+        };
+        match self.ctl.dispatch.call(core, op).await {
+            Reply::Applied(s) => s,
+            _ => ApplyStatus::Ignored,
+        }
+    }
+
+    pub(super) async fn set(&self, body: &[u8], r: &mut Responder<'_>) {
+        let req: SetReq = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+        };
+        if let Err(e) = check_key(&req.key) {
+            return bad(r, &e.message());
+        }
+        if req.expiration_ms < 0 {
+            return bad(r, "invalid expiration_ms: must be >= 0");
+        }
+        let now = now_ms();
+        if let Err(e) = wire::check_stamp(req.version, &req.origin, now) {
+            return bad(r, &e);
+        }
+        let value = match wire::unb64(&req.value) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &e),
+        };
+        let entry = Entry::Item {
+            value,
+            version: req.version,
+            origin: req.origin.clone(),
+            expires_at_ms: if req.expiration_ms > 0 {
+                now + req.expiration_ms as u64
+            } else {
+                0
+            },
+        };
+        let status = if req.replicate {
+            self.coordinate(&req.key, entry).await
+        } else {
+            self.apply_one(&req.key, entry).await
+        };
+        ok_json(r, &ack_body(&status));
+    }
+
+    pub(super) async fn del(&self, query: &[u8], r: &mut Responder<'_>) {
+        let key = match query_key(query, b"key") {
+            Ok(k) => k,
+            Err(e) => return bad(r, &e),
+        };
+        let num = |name: &[u8]| -> Result<Option<u64>, String> {
+            match query_param(query, name) {
+                None | Some(b"") => Ok(None),
+                Some(v) => std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        format!("invalid {}: not a number", String::from_utf8_lossy(name))
+                    }),
+            }
+        };
+        let (version, deleted_at) = match (num(b"version"), num(b"deleted_at")) {
+            (Ok(v), Ok(d)) => (v, d),
+            (Err(e), _) | (_, Err(e)) => return bad(r, &e),
+        };
+        match query_param(query, b"replicate") {
+            None | Some(b"true" | b"false" | b"") => {}
+            Some(_) => return bad(r, "invalid replicate: must be true or false"),
+        }
+        // A malformed origin is a 400, never "unversioned": that would version the delete here
+        // and let it beat every existing write of the key.
+        let origin = match query_param(query, b"origin") {
+            None => String::new(),
+            Some(o) => match form_decode(o).ok().and_then(|o| String::from_utf8(o).ok()) {
+                Some(o) => o,
+                None => return bad(r, "invalid origin: bad percent-encoding or not UTF-8"),
+            },
+        };
+        if let Err(e) = wire::check_stamp(version.unwrap_or(0), &origin, now_ms()) {
+            return bad(r, &e);
+        }
+        let entry = Entry::Tombstone {
+            version: version.unwrap_or(0),
+            origin,
+            deleted_at_ms: deleted_at.unwrap_or_else(now_ms),
+        };
+        let replicate = query_param(query, b"replicate") == Some(b"true");
+        let status = if replicate {
+            self.coordinate(&key, entry).await
+        } else {
+            self.apply_one(&key, entry).await
+        };
+        ok_json(r, &ack_body(&status));
+    }
+
+    /// `replicate:true` (a Go sender): apply locally, then act as the
+    /// coordinator for the remaining owners (fan-out with hints). An
+    /// unversioned entry is first versioned by the key's core.
+    pub(super) async fn coordinate(&self, key: &str, mut entry: Entry) -> ApplyStatus {
+        let hash = xxhash64(key.as_bytes(), 0);
+        let core = shard_for(hash, self.ctl.cores);
+        let me = self.ctl.node.node_id().to_string();
+        if entry.version() == 0 || entry.origin().is_empty() {
+            let (value, ttl_ms, delete) = match &entry {
+                Entry::Item {
+                    value,
+                    expires_at_ms,
+                    ..
+                } => (
+                    value.clone(),
+                    expires_at_ms.saturating_sub(now_ms()) * u64::from(*expires_at_ms != 0),
+                    false,
+                ),
+                Entry::Tombstone { .. } => (Vec::new(), 0, true),
+            };
+            let p = crate::runtime::msg::PutItem {
+                idx: 0,
+                hash,
+                key: key.as_bytes().to_vec(),
+                value: Vec::new(),
+                ttl_ms,
+                store: false,
+                observe: 0,
+            };
+            let op = if delete {
+                Op::BatchDelete(vec![p])
+            } else {
+                Op::BatchPut(vec![p])
+            };
+            let Reply::Versions(v) = self.ctl.dispatch.call(core, op).await else {
+                return ApplyStatus::Ignored;
+            };
+            let Some(&(_, version, t)) = v.first() else {
+                return ApplyStatus::Ignored;
+            };
+            entry = Entry::written((!delete).then_some(value), version, me.clone(), t);
+        }
+        let status = self.apply_one(key, entry.clone()).await;
+        let ring = self.ctl.ring.borrow().clone();
+        let mut idx = Vec::new();
+        ring.owners_into(hash, &mut idx);
+        let owners: Vec<String> = idx.iter().map(|&i| ring.member(i).to_string()).collect();
+        let local_acked = owners.contains(&me) && !matches!(status, ApplyStatus::Newer(..));
+        let job = crate::runtime::msg::WriteJob {
+            idx: 0,
+            hash,
+            key: key.as_bytes().to_vec(),
+            entry,
+            ttl_ms: 0,
+            owners,
+            local_acked,
+        };
+        self.ctl.replicate(vec![job]).await;
+        status
+    }
+
+    pub(super) async fn batch(&self, body: &[u8], r: &mut Responder<'_>) {
+        let req: BatchReq = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+        };
+        let repair = matches!(req.reason.as_str(), "ae" | "repair");
+        let now = now_ms();
+        let mut results: Vec<wire::BatchResult> = req
+            .items
+            .iter()
+            .map(|it| wire::BatchResult {
+                key: it.key.clone(),
+                status: "invalid".into(),
+                version: None,
+                origin: None,
+                error: None,
+            })
+            .collect();
+        let mut groups: Vec<Vec<ApplyItem>> = (0..self.ctl.cores).map(|_| Vec::new()).collect();
+        for (i, it) in req.items.iter().enumerate() {
+            let entry = check_key(&it.key)
+                .map_err(|e| e.message())
+                .and_then(|_| wire::batch_item_to_entry(it, now));
+            match entry {
+                Ok(e) => {
+                    let hash = xxhash64(it.key.as_bytes(), 0);
+                    groups[shard_for(hash, self.ctl.cores)].push((
+                        i,
+                        hash,
+                        it.key.as_bytes().to_vec(),
+                        e,
+                    ));
+                }
+                Err(e) => results[i].error = Some(e),
+            }
+        }
+        let mut tickets = Vec::new();
+        for (core, items) in groups.into_iter().enumerate() {
+            if !items.is_empty() {
+                tickets.push(
+                    self.ctl
+                        .dispatch
+                        .send(core, Op::ApplyBatch { items, repair })
+                        .await,
+                );
+            }
+        }
+        for t in tickets {
+            if let Reply::AppliedBatch(v) = t.await {
+                for (i, s) in v {
+                    let res = &mut results[i];
+                    match s {
+                        ApplyStatus::Applied => res.status = "applied".into(),
+                        ApplyStatus::Ignored => res.status = "ignored".into(),
+                        ApplyStatus::Newer(v, o) => {
+                            res.status = "ignored".into();
+                            res.version = Some(v);
+                            res.origin = Some(o);
+                        }
+                    }
+                }
+            }
+        }
+        ok_json(r, &wire::BatchResp { results });
+    }
+}
