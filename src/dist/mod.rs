@@ -10,3 +10,5 @@ pub mod merkle;
 pub mod ring;
 pub mod sha256;
 pub mod wire;
+#[cfg(test)]
+mod wire_proptests;

@@ -1,0 +1,103 @@
+//! Property tests of the peer-protocol decoder (`/internal/batch` items, cluster.md §12.3): an
+//! entry survives the wire exactly; a stamp the receiver must refuse (an origin that is not a
+//! node id, a version over an hour ahead) is always refused; arbitrary bytes never panic and
+//! never decode into an entry with a refused stamp.
+
+use proptest::prelude::*;
+
+use super::wire::{batch_item_to_entry, check_stamp, entry_to_batch_item, BatchReq};
+use crate::runtime::msg::Entry;
+use crate::store::MAX_CLOCK_AHEAD_MS;
+
+const NOW: u64 = 1_764_000_000_000;
+
+/// An HLC version whose wall part lies within a day of NOW.
+fn version() -> impl Strategy<Value = u64> {
+    (NOW - 86_400_000..NOW + MAX_CLOCK_AHEAD_MS, 0u64..1 << 16).prop_map(|(ms, c)| (ms << 16) | c)
+}
+
+fn node_id() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9._-]{1,24}"
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    prop_oneof![
+        (
+            prop::collection::vec(any::<u8>(), 0..64),
+            version(),
+            node_id(),
+            prop_oneof![Just(0u64), NOW + 1..NOW + 86_400_000],
+        )
+            .prop_map(|(value, version, origin, expires_at_ms)| Entry::Item {
+                value,
+                version,
+                origin,
+                expires_at_ms
+            }),
+        (version(), node_id(), NOW - 86_400_000..NOW).prop_map(|(version, origin, t)| {
+            Entry::Tombstone {
+                version,
+                origin,
+                deleted_at_ms: t,
+            }
+        }),
+    ]
+}
+
+fn decode(body: &[u8]) -> Result<Vec<Result<Entry, String>>, serde_json::Error> {
+    let req: BatchReq = serde_json::from_slice(body)?;
+    Ok(req
+        .items
+        .iter()
+        .map(|it| batch_item_to_entry(it, NOW))
+        .collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn an_entry_survives_the_wire_exactly(entries in prop::collection::vec(entry(), 1..8)) {
+        let items: Vec<_> = entries.iter().map(|e| entry_to_batch_item("k", e, NOW)).collect();
+        let body = serde_json::to_vec(&serde_json::json!({"reason": "write", "items": items})).unwrap();
+        let got = decode(&body).unwrap();
+        prop_assert_eq!(got.len(), entries.len());
+        for (g, e) in got.into_iter().zip(entries) {
+            prop_assert_eq!(g, Ok(e));
+        }
+    }
+
+    #[test]
+    fn a_refused_stamp_is_always_refused(
+        e in entry(),
+        bad_origin in prop_oneof!["[A-Za-z0-9._-]{129,140}", ".*[ /%@:\"\\\\].*"],
+        ahead in MAX_CLOCK_AHEAD_MS + 1..MAX_CLOCK_AHEAD_MS * 100,
+    ) {
+        let mut item = entry_to_batch_item("k", &e, NOW);
+        item.origin = bad_origin;
+        prop_assert!(batch_item_to_entry(&item, NOW).is_err(), "origin {:?} accepted", item.origin);
+        let mut item = entry_to_batch_item("k", &e, NOW);
+        item.version = (NOW + ahead) << 16;
+        prop_assert!(batch_item_to_entry(&item, NOW).is_err(), "version {} accepted", item.version);
+    }
+
+    #[test]
+    fn mutated_bodies_never_panic_or_smuggle_a_bad_stamp(
+        e in entry(),
+        cut in any::<prop::sample::Index>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+    ) {
+        let item = entry_to_batch_item("k", &e, NOW);
+        let mut body = serde_json::to_vec(&serde_json::json!({"items": [item]})).unwrap();
+        for (at, b) in flips {
+            let i = at.index(body.len());
+            body[i] = b;
+        }
+        body.truncate(cut.index(body.len() + 1));
+        if let Ok(results) = decode(&body) {
+            for r in results.into_iter().flatten() {
+                prop_assert!(check_stamp(r.version(), r.origin(), NOW).is_ok(), "{:?}", r);
+            }
+        }
+    }
+}
