@@ -41,7 +41,9 @@
 //!
 //! In a cluster, a GET for a key this node owns is served from the local shard
 //! (a tombstone is an authoritative miss); otherwise, or on a local miss, the
-//! control core asks the remote owners in ring order ([`control::read`]).
+//! control core asks the remote owners ([`control::read`] drives, the pure
+//! [`control::resolve`] decides: ring order with suspects last, ONE steps,
+//! QUORUM/ALL merge and which owners to repair).
 //!
 //! ## Life of a replicated PUT
 //! 1. The connection's core finds the owners in its ring snapshot.
@@ -50,9 +52,12 @@
 //!    is an owner (one ack).
 //! 3. One [`runtime::msg::Op::Replicate`] goes to the control core, which queues
 //!    the entry for every remote owner ([`control::outbox`]: concurrent writes
-//!    to one owner share one `/internal/batch`), counts acks, answers when W
-//!    arrived (re-issuing once if an owner reports a newer entry), and leaves a
-//!    hint ([`control::hints`]) for every owner that did not acknowledge.
+//!    to one owner share one `/internal/batch`), feeds every answer to the pure
+//!    quorum tracker ([`control::quorum`]: acks, W reached or failed, the one
+//!    re-issue when an owner reports a newer entry), answers the client, and
+//!    leaves a hint ([`control::hints`]) for every owner that did not
+//!    acknowledge. The receiving owner's side is [`dist::listener`]'s
+//!    `writes` routes, which apply on the key's data core.
 //! 4. On a single-node ring none of this happens: step 2 is the whole write.
 //!
 //! ## Modules
@@ -60,14 +65,22 @@
 //! - [`runtime`]: pre-flight checks, sockets, mesh dispatch, accept loops.
 //! - [`http`]: parser, chunked decoder, response writer, connection loop.
 //! - [`api`]: client routes; [`mgmt`]: management routes.
-//! - [`dist`]: hash, ring, SWIM membership (pure state machine), wire types,
-//!   pooled peer client, the dist listener, Merkle summary.
-//! - [`control`]: the control core: membership driver, replication, remote
-//!   reads, hints and replay, rebalance.
+//! - [`dist`]: hash (XXH64), ring, SWIM membership (pure state machine), wire
+//!   types and their checks, pooled peer client, the dist listener (route
+//!   table in `mod.rs`; `writes`, `reads`, `scans`), Merkle summary.
+//! - [`control`]: the control core: membership driver, replication (pure
+//!   [`control::quorum`]), remote reads (pure [`control::resolve`]), hints
+//!   (pure [`control::hints`]) and replay, rebalance, anti-entropy.
 //! - [`store`]: the core-local shard (entries, TTL, eviction, tombstones).
 //! - [`metrics`]: per-core counters, histograms, Prometheus text.
 //! - [`node`]: node-wide flags and the per-core context.
-//! - [`server`]: start-up and the shutdown order.
+//! - [`server`]: start-up (`mod.rs`), the data core and the control core
+//!   (`data_core.rs`, `control_core.rs`: task queues, listeners, loops) and
+//!   the shutdown order.
+//!
+//! `tests/sim/` runs the pure membership, quorum and hint cores of five nodes
+//! in a seeded single-threaded world (loss, duplication, reordering,
+//! partitions, crashes, pauses, clock offsets) and checks cluster.md §13.
 
 pub mod api;
 pub mod config;

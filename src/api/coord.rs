@@ -27,6 +27,12 @@ pub fn no_owners(r: &mut Responder<'_>) {
 }
 
 pub fn write_failed_msg(o: &WriteOutcome) -> String {
+    if o.shadowed {
+        return format!(
+            "write not acknowledged: {} owners hold a newer version written concurrently; retry",
+            o.acks
+        );
+    }
     format!(
         "write consistency not achieved: {} of {} required owner acks",
         o.acks, o.needed

@@ -7,8 +7,13 @@
 //! - W = `needed(consistency, owners)`; the coordinator's own applied copy is one ack.
 //! - `Ok` and `Newer` both count as acks (the owner holds the key at least as new as ours).
 //! - A `Newer` among the first W acks whose version beats the write means the coordinator's
-//!   clock is behind: the write is re-issued once above the highest such version (§6 "stale
+//!   clock is behind: the write is re-issued above the highest such version (§6 "stale
 //!   coordinator"), so an acknowledged write is never silently shadowed by an older-clock one.
+//!   §6 says once; the simulator found the case where once is not enough (the first round only
+//!   reaches an owner holding a newer write from the coordinator's own side of a partition, the
+//!   re-issue then meets the other side's still newer write): a round that still meets a newer
+//!   entry is re-issued again, up to [`MAX_REISSUES`] times, and a write still shadowed after
+//!   that fails (503) instead of being acknowledged while hidden. See [`after_round`].
 //! - `Failed` (no answer, timeout, non-2xx) earns the owner a hint; `Invalid` (the owner refused
 //!   the item) is logged and not hinted: replaying it would be refused again.
 //! - Waiting ends for a write once it has W acks or every remote owner has answered.
@@ -23,6 +28,28 @@ pub fn needed(c: Consistency, n: usize) -> usize {
         Consistency::One => 1.min(n),
         Consistency::Quorum => n / 2 + 1,
         Consistency::All => n,
+    }
+}
+
+/// Re-issues of one write after its first round.
+pub const MAX_REISSUES: usize = 3;
+
+/// What to do with a write after a round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    /// Answer the client: acknowledged or not.
+    Done { ok: bool },
+    /// Run another round with a version above this one.
+    Reissue { above: u64 },
+}
+
+/// The decision after a round that was re-issue number `reissues` (0 for the first round).
+pub fn after_round(v: &Verdict, reissues: usize) -> After {
+    match v.reissue_above {
+        Some(above) if reissues < MAX_REISSUES => After::Reissue { above },
+        // Still shadowed by a newer entry: acknowledging it would hide the write.
+        Some(_) => After::Done { ok: false },
+        None => After::Done { ok: v.ok },
     }
 }
 
@@ -51,8 +78,7 @@ pub struct Verdict {
     pub needed: usize,
     /// W acks arrived.
     pub ok: bool,
-    /// Re-issue the write with a version above this one (at most once: the driver re-runs
-    /// the round for these writes and ignores this field the second time).
+    /// Re-issue the write with a version above this one (see [`after_round`]).
     pub reissue_above: Option<u64>,
 }
 
@@ -253,6 +279,43 @@ mod tests {
         assert!(!q.waiting());
         let v = q.finish();
         assert!(v[0].ok && !v[1].ok);
+    }
+
+    fn verdict(ok: bool, above: Option<u64>) -> Verdict {
+        Verdict {
+            acks: 2,
+            needed: 2,
+            ok,
+            reissue_above: above,
+        }
+    }
+
+    #[test]
+    fn a_shadowed_round_is_reissued_a_bounded_number_of_times_then_fails() {
+        assert_eq!(
+            after_round(&verdict(true, None), 0),
+            After::Done { ok: true }
+        );
+        assert_eq!(
+            after_round(&verdict(false, None), 0),
+            After::Done { ok: false }
+        );
+        // a failed round that met a newer entry is re-issued too: the newer owner answered
+        assert_eq!(
+            after_round(&verdict(false, Some(9)), 0),
+            After::Reissue { above: 9 }
+        );
+        for r in 0..MAX_REISSUES {
+            assert_eq!(
+                after_round(&verdict(true, Some(9)), r),
+                After::Reissue { above: 9 }
+            );
+        }
+        assert_eq!(
+            after_round(&verdict(true, Some(9)), MAX_REISSUES),
+            After::Done { ok: false },
+            "never acknowledged while a newer entry hides it"
+        );
     }
 
     #[test]

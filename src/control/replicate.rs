@@ -6,7 +6,8 @@
 //! batch. The coordinator answers once W acks arrived, when every owner has
 //! answered, or after 5 s; owners still pending finish in the background.
 //! If one of the first W acks reports a newer entry, the write is re-issued
-//! once with a fresh version that exceeds it (stale coordinator clock). What
+//! with a fresh version that exceeds it (stale coordinator clock; at most
+//! `quorum::MAX_REISSUES` times, see `quorum::after_round`). What
 //! counts, when to stop waiting and what to re-issue is decided by the pure
 //! tracker in `quorum.rs`; this file only sends and receives.
 
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 use glommio::channels::local_channel;
 
-use super::quorum::{Counted, Quorum};
+use super::quorum::{after_round, After, Counted, Quorum, Verdict};
 use super::ControlCtx;
 use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
 use crate::dist::wire::{self, AckResp, BatchReq, BatchResp};
@@ -38,28 +39,36 @@ pub enum Ack {
 }
 
 impl ControlCtx {
-    pub async fn replicate(self: &Rc<Self>, jobs: Vec<WriteJob>) -> Vec<WriteOutcome> {
-        let out = self.replicate_round(&jobs).await;
-        // Re-issue writes whose first W acks saw a newer entry.
-        let mut again = Vec::new();
-        let mut final_out = Vec::with_capacity(out.len());
-        for ((o, newer_v), job) in out.into_iter().zip(jobs) {
-            match newer_v {
-                Some(v) => again.push((job, v)),
-                None => final_out.push(o),
+    pub async fn replicate(self: &Rc<Self>, mut jobs: Vec<WriteJob>) -> Vec<WriteOutcome> {
+        let mut done = Vec::with_capacity(jobs.len());
+        let mut reissues = 0;
+        while !jobs.is_empty() {
+            let verdicts = self.replicate_round(&jobs).await;
+            let mut again = Vec::new();
+            for (v, mut job) in verdicts.into_iter().zip(jobs) {
+                match after_round(&v, reissues) {
+                    After::Reissue { above } => {
+                        self.reissue(&mut job, above).await;
+                        again.push(job);
+                    }
+                    After::Done { ok } => {
+                        if !ok {
+                            self.dist.add(idx("WriteQuorumFailures"), 1);
+                        }
+                        done.push(WriteOutcome {
+                            idx: job.idx,
+                            acks: v.acks,
+                            needed: v.needed,
+                            ok,
+                            shadowed: !ok && v.ok,
+                        });
+                    }
+                }
             }
+            jobs = again;
+            reissues += 1;
         }
-        if !again.is_empty() {
-            let mut reissued = Vec::with_capacity(again.len());
-            for (mut job, v) in again {
-                self.reissue(&mut job, v).await;
-                reissued.push(job);
-            }
-            for (o, _) in self.replicate_round(&reissued).await {
-                final_out.push(o);
-            }
-        }
-        final_out
+        done
     }
 
     /// Fresh version from the key's core, above `observed`.
@@ -92,12 +101,8 @@ impl ControlCtx {
         }
     }
 
-    /// One fan-out round. Returns each job's outcome and, when one of its
-    /// first W acks reported a newer entry, that entry's version.
-    async fn replicate_round(
-        self: &Rc<Self>,
-        jobs: &[WriteJob],
-    ) -> Vec<(WriteOutcome, Option<u64>)> {
+    /// One fan-out round: the tracker's verdict for each job.
+    async fn replicate_round(self: &Rc<Self>, jobs: &[WriteJob]) -> Vec<Verdict> {
         let me = self.node.node_id().to_string();
         let consistency = self.node.config.write_consistency;
         let d = &self.dist;
@@ -179,25 +184,7 @@ impl ControlCtx {
             }
         })
         .detach();
-        quorum
-            .finish()
-            .into_iter()
-            .zip(jobs)
-            .map(|(v, job)| {
-                if !v.ok {
-                    d.add(idx("WriteQuorumFailures"), 1);
-                }
-                (
-                    WriteOutcome {
-                        idx: job.idx,
-                        acks: v.acks,
-                        needed: v.needed,
-                        ok: v.ok,
-                    },
-                    v.reissue_above,
-                )
-            })
-            .collect()
+        quorum.finish()
     }
 
     /// Sends the entries for one owner: `/internal/set` / `/internal/del` for

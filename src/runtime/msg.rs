@@ -174,6 +174,9 @@ pub struct WriteOutcome {
     pub acks: usize,
     pub needed: usize,
     pub ok: bool,
+    /// Failed although W owners answered: every re-issue still met a newer entry
+    /// (`control::quorum::after_round`).
+    pub shadowed: bool,
 }
 
 /// A read the control core completes with the remote owners.

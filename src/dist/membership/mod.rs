@@ -145,9 +145,10 @@ struct Member {
     since_ms: u64,
     /// A probe cycle is in flight (2.3: a new cycle starts only once the previous one finished).
     probing: bool,
-    /// Suspected only because a gossiped `dead` said so (2.8). Hearsay is not confirmation:
-    /// another copy of the same rumor must not finish the member off; the suspicion timer or
-    /// the member's refutation decides. Cleared by every other transition.
+    /// Suspected only on hearsay (a gossiped `dead` or `suspect`, 2.8), with no failed probe
+    /// cycle of this node's own. Hearsay is not confirmation: a `dead` rumor must not finish
+    /// the member off; the suspicion timer or the member's refutation decides. Cleared by
+    /// every other transition and by a failed probe cycle.
     hearsay: bool,
 }
 

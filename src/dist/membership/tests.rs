@@ -267,11 +267,25 @@ fn repeated_dead_rumor_does_not_confirm_its_own_suspicion() {
     assert_eq!(view(&m, "x"), (State::Suspect, 4));
     assert!(!ring_changed(&fx));
     assert_eq!(m.counters().nodes_dead, 0);
-    // A member this node suspected on its own (a gossiped suspect) is taken as dead.
+    // Laundered: another node turned the rumor into `suspect` and gossiped that first.
     let mut m = node_with(&[("x", State::Alive, 4), ("y", State::Alive, 1)]);
     m.merge(&[ent("x", State::Suspect, 4)], None, 10);
     m.merge(&[ent("x", State::Dead, 4)], None, 11);
+    assert_eq!(view(&m, "x"), (State::Suspect, 4));
+    // ... until this node's own probe cycle fails: then the rumor is believed.
+    let failed = ProbeOutcome::Failed {
+        relays_asked: 1,
+        relay_ack: false,
+        relays_silent: false,
+    };
+    m.probe_result("x", failed, 12);
+    m.merge(&[ent("x", State::Dead, 4)], None, 13);
     assert_eq!(view(&m, "x"), (State::Dead, 4));
+    // Its own suspicion timer still decides a hearsay suspect that never refutes.
+    let mut m = node_with(&[("x", State::Alive, 4), ("y", State::Alive, 1)]);
+    m.merge(&[ent("x", State::Dead, 4)], None, 10);
+    m.tick(10 + S);
+    assert_eq!(view(&m, "x").0, State::Dead);
 }
 
 #[test]

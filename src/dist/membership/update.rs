@@ -152,8 +152,10 @@ impl Membership {
                 continue;
             }
             if e.state == State::Dead && m.state == State::Suspect && m.hearsay {
-                // Only a member this node suspected before the rumor is taken as dead on
-                // hearsay (2.8): a healed partition delivers the same verdict many times over.
+                // Only a member this node suspects on its own evidence (a failed probe cycle)
+                // is taken as dead on hearsay (2.8); otherwise its suspicion timer or its
+                // refutation decides. A healed partition delivers the same verdict many times
+                // over, directly and laundered through other nodes' suspicions.
                 continue;
             }
             if e.state == State::Alive && !m.state.is_ring() {
@@ -181,6 +183,7 @@ impl Membership {
                 p.gossip.extend(to);
                 continue;
             }
+            let was_alive = m.state == State::Alive;
             self.transition(
                 &e.id,
                 e.state,
@@ -189,6 +192,14 @@ impl Membership {
                 now_ms,
                 &mut p,
             );
+            if e.state == State::Suspect && was_alive {
+                // A gossiped suspicion is hearsay too: a healed partition's `dead` rumor reaches
+                // other nodes as `suspect` one hop later, and must not be confirmed by the rumor
+                // itself arriving here next.
+                if let Some(m) = self.members.get_mut(&e.id) {
+                    m.hearsay = true;
+                }
+            }
         }
         if !new_alive.is_empty() {
             let skip: Vec<&str> = new_alive.iter().map(String::as_str).collect();
@@ -312,6 +323,12 @@ impl Membership {
                 if relays_asked > 0 && relays_silent && !relay_ack {
                     // Nobody answered at all: our own side is the likely fault (2.5).
                     self.lhm = (self.lhm + 1).min(LHM_MAX);
+                }
+                if !relay_ack {
+                    // Our own evidence: from now on a `dead` heard about it is believed.
+                    if let Some(m) = self.members.get_mut(target) {
+                        m.hearsay = false;
+                    }
                 }
                 if relay_ack {
                     self.counters.indirect_probe_refuted += 1;
