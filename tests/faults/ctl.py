@@ -7,7 +7,8 @@ with a deadline (never a fixed sleep) and exits non-zero when the deadline passe
   snapshot --out F --logs DIR         /dist/metrics of every node and the size of every log
   skew NODE                           how far NODE's wall clock is from ours, seen in versions
   logclock --log F --offset B         wait for the start line in F after byte B; print how far its
-                                      timestamp (the server's wall clock) is from ours, in ms
+                                      timestamp (the server's wall clock) is from faults.sh's start
+                                      marker before it (ours), in ms
 """
 
 import argparse
@@ -101,19 +102,28 @@ def skew(cl, node):
 
 
 def logclock(path, offset, deadline_s):
-    """The start line's timestamp is the server's SystemTime when it logged it; we note our own
-    time when the line appears (polled every 10 ms), so the difference is the skew +- ~20 ms."""
+    """The start line's timestamp is the server's SystemTime when it logged it; faults.sh writes
+    a marker line with our own time just before it spawns the server ("=== <time> faults.sh
+    start"). The difference is the skew plus the start-up time (tens of ms), and does not depend
+    on when this command gets to read the log (an earlier version used the time it saw the line
+    and measured up to ~700 ms of waiting on top of the skew)."""
     import datetime
+
+    def stamp(word):
+        ts = datetime.datetime.strptime(word, "%Y-%m-%dT%H:%M:%S.%fZ")
+        return ts.replace(tzinfo=datetime.timezone.utc).timestamp()
+
     t0 = time.monotonic()
     while time.monotonic() - t0 < deadline_s:
         with open(path, "rb") as f:
             f.seek(offset)
+            marker = None
             for ln in f.read().decode("utf-8", "replace").splitlines():
+                if ln.startswith("=== ") and "faults.sh start" in ln:
+                    marker = stamp(ln.split()[1])
                 if "hypercache-server started" in ln:
-                    seen = time.time()
-                    ts = datetime.datetime.strptime(ln.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
-                    ts = ts.replace(tzinfo=datetime.timezone.utc).timestamp()
-                    print("%+.0f" % ((ts - seen) * 1000))
+                    ref = marker if marker is not None else time.time()
+                    print("%+.0f" % ((stamp(ln.split()[0]) - ref) * 1000))
                     return 0
         time.sleep(0.01)
     print("ctl: no start line in %s after %.0fs" % (path, deadline_s), file=sys.stderr)
