@@ -72,8 +72,9 @@ pub enum OneStep {
 }
 
 impl OneRead {
-    /// `order` from [`ask_order`], `primary` the ring's first owner, `local` this node's own
-    /// answer when it is an owner (a miss: a local hit never reaches the control core).
+    /// `order` from [`ask_order`], `primary` the ring's first owner, `local_owner` whether this
+    /// node is an owner that already answered (with a miss: a local hit never reaches the
+    /// control core).
     pub fn new(order: Vec<String>, primary: Option<&str>, local_owner: bool) -> OneRead {
         OneRead {
             order,
