@@ -60,9 +60,9 @@ pub fn hinted(ack: &Ack) -> bool {
 
 /// One write of the round.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WriteState {
-    pub acks: usize,
-    pub needed: usize,
+struct WriteState {
+    acks: usize,
+    needed: usize,
     answered: usize,
     remote: usize,
     version: u64,

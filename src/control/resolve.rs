@@ -102,7 +102,7 @@ impl OneRead {
     pub fn answer(&mut self, owner: &str, said: Said, now_ms: u64) -> OneStep {
         let is_primary = self.primary.as_deref() == Some(owner);
         match said {
-            Said::Entry(e @ Entry::Item { .. }) if live(&e, now_ms) => OneStep::Done {
+            Said::Entry(e @ Entry::Item { .. }) if e.is_live(now_ms) => OneStep::Done {
                 outcome: Resolved::Found(e),
                 repair_local: self.local_owner,
                 promoted: self.primary_failed && !is_primary,
@@ -121,13 +121,6 @@ impl OneRead {
                 OneStep::Continue
             }
         }
-    }
-}
-
-fn live(e: &Entry, now_ms: u64) -> bool {
-    match e {
-        Entry::Item { expires_at_ms, .. } => *expires_at_ms == 0 || *expires_at_ms > now_ms,
-        Entry::Tombstone { .. } => false,
     }
 }
 
@@ -153,14 +146,7 @@ pub fn resolve_quorum(
             repair: None,
         };
     }
-    let winner = answers
-        .iter()
-        .filter_map(|(_, e)| e.as_ref())
-        .fold(None::<&Entry>, |best, e| match best {
-            Some(b) if !e.newer_than(b) => Some(b),
-            _ => Some(e),
-        });
-    let Some(w) = winner else {
+    let Some(w) = Entry::newest(answers.iter().filter_map(|(_, e)| e.as_ref())) else {
         return QuorumRead {
             outcome: Resolved::NotFound,
             repair: None,
@@ -172,7 +158,7 @@ pub fn resolve_quorum(
         .map(|(o, _)| o.clone())
         .collect();
     QuorumRead {
-        outcome: if live(w, now_ms) {
+        outcome: if w.is_live(now_ms) {
             Resolved::Found(w.clone())
         } else {
             Resolved::NotFound

@@ -90,6 +90,22 @@ impl Entry {
             Entry::Item { origin, .. } | Entry::Tombstone { origin, .. } => origin,
         }
     }
+    /// The LWW-newest of `entries` (the first of equals), if any.
+    pub fn newest<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Option<&'a Entry> {
+        entries.into_iter().fold(None, |best, e| match best {
+            Some(b) if !e.newer_than(b) => Some(b),
+            _ => Some(e),
+        })
+    }
+
+    /// A live item at `now_ms`: not a tombstone and not past its deadline (0 = none).
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        match self {
+            Entry::Item { expires_at_ms, .. } => *expires_at_ms == 0 || *expires_at_ms > now_ms,
+            Entry::Tombstone { .. } => false,
+        }
+    }
+
     /// LWW order (cluster.md §4): greater version, or equal version and smaller origin.
     pub fn newer_than(&self, other: &Entry) -> bool {
         newer(

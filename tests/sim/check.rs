@@ -119,13 +119,7 @@ pub fn settled(w: &World) -> Result<(), String> {
         if !survivor {
             continue;
         }
-        let newest = nodes.iter().filter_map(|nd| nd.store.get(&d.key)).fold(
-            None::<&Entry>,
-            |b, e| match b {
-                Some(b) if !e.newer_than(b) => Some(b),
-                _ => Some(e),
-            },
-        );
+        let newest = Entry::newest(nodes.iter().filter_map(|nd| nd.store.get(&d.key)));
         if !not_older(newest, &d.entry) {
             return Err(format!(
                 "acknowledged write of {} at t={} (version {}, applied by {:?}) lost: newest held {:?}",
