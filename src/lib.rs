@@ -6,8 +6,9 @@
 //! ## Threads
 //!
 //! ```text
-//!  main thread ── parses env into Config, binds every listener, starts the
-//!                 executors, then waits for SIGTERM/SIGINT (sigwait).
+//!  main thread ── parses env into Config (and the policy file), binds every
+//!                 listener, starts the executors, then waits for
+//!                 SIGTERM/SIGINT (sigwait; SIGHUP is logged and ignored).
 //!
 //!  data core 0 (CPU c0)        data core 1 (CPU c1)  ...   control core (CPU cN or shared)
 //!  ┌─────────────────────┐    ┌─────────────────────┐      ┌──────────────────────────┐
@@ -31,7 +32,9 @@
 //! ## Life of a GET
 //! 1. The kernel hands the connection to some data core (SO_REUSEPORT).
 //! 2. [`http::conn`] parses the head in place ([`http::parse`]), the
-//!    [`api::ClientService`] checks auth, route and key before any body.
+//!    [`api::ClientService`] checks auth ([`auth::gate`]: the caller's
+//!    identity, or 401), route (404), method (405), scope (403) and key
+//!    before any body.
 //! 3. The key's xxhash64 picks the owning core ([`node::shard_for`]). If it is
 //!    this core, the value is copied from the shard straight into the output
 //!    buffer: no allocation. Otherwise one [`runtime::msg::Op::Get`] crosses the
@@ -63,8 +66,13 @@
 //! ## Modules
 //! - [`config`]: `HYPERCACHE_*` variables → validated [`config::Config`].
 //! - [`runtime`]: pre-flight checks, sockets, mesh dispatch, accept loops.
-//! - [`http`]: parser, chunked decoder, response writer, connection loop.
-//! - [`api`]: client routes; [`mgmt`]: management routes.
+//! - [`http`]: parser, chunked decoder, response writer, connection loop, the
+//!   refusals every listener shares (`answers`).
+//! - [`auth`]: who may call what (security.md): the policy file, pure
+//!   credential resolution, scopes, the per-core gate (Basic via bcrypt off
+//!   the executor), the dist listener's peer token. Knows no routes.
+//! - [`api`]: client routes (`routes.rs` is the table and each route's
+//!   scope); [`mgmt`]: management routes.
 //! - [`dist`]: hash (XXH64), ring, SWIM membership (pure state machine), wire
 //!   types and their checks, pooled peer client, the dist listener (route
 //!   table in `mod.rs`; `writes`, `reads`, `scans`), Merkle summary.
@@ -83,6 +91,7 @@
 //! partitions, crashes, pauses, clock offsets) and checks cluster.md §13.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod control;
 pub mod dist;

@@ -50,12 +50,15 @@ fn block_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        // SIGHUP never terminates (security.md §4): it asks for a TLS reload.
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
 }
 
-/// Waits for SIGTERM/SIGINT; with a timeout, None once it has passed.
+/// Waits for SIGTERM/SIGINT (a SIGHUP is logged and waited past); with a
+/// timeout, None once it has passed.
 /// Interrupted waits (EINTR) resume with the remaining time.
 fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
@@ -84,6 +87,10 @@ fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
                 }
             }
         };
+        if r == libc::SIGHUP {
+            log::info!("SIGHUP received: no TLS listener to reload");
+            continue;
+        }
         if r > 0 {
             return Some(r);
         }
@@ -100,7 +107,10 @@ fn main() {
         .map(|c| c.id)
         .collect();
     let hostname = hostname();
-    let config = match Config::from_vars(&vars, &affinity, hostname.as_deref()) {
+    let config = match Config::from_vars(&vars, &affinity, hostname.as_deref()).and_then(|mut c| {
+        c.load_policy().map_err(|e| vec![e])?;
+        Ok(c)
+    }) {
         Ok(c) => c,
         Err(errors) => {
             let code = errors.first().map_or(2, |e| e.exit_code);
@@ -112,10 +122,19 @@ fn main() {
     };
     init_logging(config.log_level, config.node_id.clone());
     install_panic_hook();
-    if config.auth_token.is_none() {
-        log::warn!(
+    match (&config.policy, &config.auth_token) {
+        (None, None) => log::warn!(
             "HYPERCACHE_AUTH_TOKEN is empty: every listener is open to anyone who can reach it"
-        );
+        ),
+        (Some(_), None) => log::warn!(
+            "the dist listener is open: set HYPERCACHE_AUTH_TOKEN (peer token) or HYPERCACHE_DIST_TLS_*"
+        ),
+        _ => {}
+    }
+    if let Some(p) = &config.policy {
+        for w in p.warnings(false) {
+            log::warn!("{w}");
+        }
     }
     for v in &config.unknown_vars {
         log::warn!("unknown variable {v} ignored");
@@ -160,7 +179,7 @@ struct StartSummary(String);
 impl StartSummary {
     fn of(c: &Config) -> StartSummary {
         StartSummary(format!(
-            "cores={} cpus={} control_cpu={} seeds={} replication={} write={} read={} auth={} capacity={} max_memory={} eviction={} log_level={}",
+            "cores={} cpus={} control_cpu={} seeds={} replication={} write={} read={} auth={} capacity={} max_memory={} eviction={} log_level={} api_tls=off mgmt_tls=off dist_tls=off oidc=off",
             c.cores,
             hypercache::config::cpuset::format_cpu_list(c.data_cpus()),
             c.control_cpu(),
@@ -168,7 +187,7 @@ impl StartSummary {
             c.replication,
             c.write_consistency.name(),
             c.read_consistency.name(),
-            if c.auth_token.is_some() { "on" } else { "off" },
+            if c.auth_on() { "on" } else { "off" },
             c.capacity,
             c.max_memory.map_or("none".to_string(), |m| m.to_string()),
             c.eviction.name(),

@@ -1185,9 +1185,6 @@ fn planned_routes(c: &Client) {
     for (m, p) in [
         ("GET", "/v1/cache/keys"),
         ("GET", "/v1/cache/keys?q=a*&limit=5"),
-        ("GET", "/v1/me"),
-        ("GET", "/v1/me/can?capability=cache.read"),
-        ("GET", "/v1/me/can"),
     ] {
         let r = c.request(m, p, &[], None);
         assert_eq!(
@@ -1196,10 +1193,40 @@ fn planned_routes(c: &Client) {
             "{m} {p}"
         );
     }
-    for p in ["/v1/cache/keys", "/v1/me", "/v1/me/can"] {
-        let h = c.head(p);
-        assert_eq!((h.status, h.body.len()), (404, 0), "HEAD {p}");
+    let h = c.head("/v1/cache/keys");
+    assert_eq!((h.status, h.body.len()), (404, 0), "HEAD /v1/cache/keys");
+    me_routes(c);
+}
+
+/// api.md §10.2/§10.3: `default` with only HYPERCACHE_AUTH_TOKEN, `anonymous` in open mode.
+fn me_routes(c: &Client) {
+    let r = c.get("/v1/me");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let id = if c.token.is_some() {
+        "default"
+    } else {
+        "anonymous"
+    };
+    assert_eq!(
+        r.text(),
+        format!(
+            r#"{{"id":"{id}","scopes":["read","write","admin"],"capabilities":["cache.read","cache.write","cache.admin"]}}"#
+        )
+    );
+    let r = c.get("/v1/me/can?capability=cache.admin");
+    assert_eq!(r.text(), r#"{"capability":"cache.admin","allowed":true}"#);
+    for (q, msg) in [
+        ("", "missing 'capability' query parameter"),
+        ("?capability=", "missing 'capability' query parameter"),
+        ("?capability=cache.root", "unknown capability 'cache.root'"),
+    ] {
+        let r = c.get(&format!("/v1/me/can{q}"));
+        assert_eq!(assert_error(&r, 400, "BAD_REQUEST"), msg, "{q}");
     }
+    let h = c.head("/v1/me");
+    assert_eq!((h.status, h.body.len()), (200, 0));
+    let r = c.request("POST", "/v1/me", &[], Some(b""));
+    assert_eq!(r.status, 405);
 }
 
 // ---------- auth (api.md §1.1) ----------

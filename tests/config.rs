@@ -142,7 +142,7 @@ const BAD: &[Bad] = &[
         needles: &["HYPERCACHE_OIDC_ISSUER", "not supported"],
     },
     Bad {
-        env: &[("HYPERCACHE_AUTH_CONFIG", "/tmp/auth.json")],
+        env: &[("HYPERCACHE_AUTH_CONFIG", "/nonexistent/auth.json")],
         needles: &["HYPERCACHE_AUTH_CONFIG"],
     },
     Bad {

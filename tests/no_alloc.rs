@@ -59,7 +59,9 @@ async fn one(svc: &ClientService, req: &[u8], out: &mut Vec<u8>, scratch: &mut V
         conn: ConnHeader::Default,
         status: 0,
     };
-    let route = svc.prepare(&head, &mut r).expect("route");
+    let route = svc
+        .prepare(&head, hypercache::auth::ConnFacts::default(), &mut r)
+        .expect("route");
     svc.call(route, &head, b"", &mut r).await;
     let status = r.status;
     svc.observe(0, status, std::time::Duration::from_micros(3));
@@ -69,6 +71,18 @@ async fn one(svc: &ClientService, req: &[u8], out: &mut Vec<u8>, scratch: &mut V
 
 #[test]
 fn get_hit_path_does_not_allocate() {
+    exercise(None, "");
+}
+
+/// The same with a policy file: resolving the bearer token and checking the
+/// route's scope allocate nothing either.
+#[test]
+fn get_hit_path_with_a_policy_does_not_allocate() {
+    let policy = "tokens:\n  - {id: a, token: t0, scopes: [read]}\n  - {id: b, token: tok, scopes: [read, write]}\n";
+    exercise(Some(policy), "Authorization: Bearer tok\r\n");
+}
+
+fn exercise(policy: Option<&str>, authz: &str) {
     let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .io_memory(64 << 10)
         .make()
@@ -78,8 +92,11 @@ fn get_hit_path_does_not_allocate() {
             ("HYPERCACHE_NODE_ID".to_string(), "n1".to_string()),
             ("HYPERCACHE_CORES".to_string(), "1".to_string()),
         ];
-        let config =
+        let mut config =
             Config::from_vars(&vars, &[0], Some("n1")).unwrap_or_else(|_| panic!("config"));
+        config.policy = policy.map(|p| {
+            std::sync::Arc::new(hypercache::auth::policy::Policy::parse(p).expect("policy"))
+        });
         let addr = "127.0.0.1:1".parse().unwrap();
         let node = NodeShared::new(config, addr, addr, addr, "127.0.0.1:1".into());
         let mesh: MeshBuilder<Msg, _> = MeshBuilder::full(1, 16);
@@ -104,8 +121,10 @@ fn get_hit_path_does_not_allocate() {
         let svc = ClientService::new(ctx.clone());
         let mut out = Vec::with_capacity(4096);
         let mut scratch = Vec::with_capacity(4096);
-        let put =
-            b"PUT /v1/cache/user%3A42?ttl=1h HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+        let put = format!(
+            "PUT /v1/cache/user%3A42?ttl=1h HTTP/1.1\r\nHost: x\r\n{authz}Content-Length: 0\r\n\r\n"
+        );
+        let put = put.as_bytes();
         let before = allocs();
         assert_eq!(one(&svc, put, &mut out, &mut scratch).await, 200);
         // The counter works: storing a new entry allocates its key+value box.
@@ -114,10 +133,11 @@ fn get_hit_path_does_not_allocate() {
             "allocation counter did not count the PUT"
         );
 
-        let raw = b"GET /v1/cache/user%3A42 HTTP/1.1\r\nHost: x\r\n\r\n";
-        let json =
-            b"GET /v1/cache/user%3A42 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n";
-        for req in [&raw[..], &json[..]] {
+        let raw = format!("GET /v1/cache/user%3A42 HTTP/1.1\r\nHost: x\r\n{authz}\r\n");
+        let json = format!(
+            "GET /v1/cache/user%3A42 HTTP/1.1\r\nHost: x\r\n{authz}Accept: application/json\r\n\r\n"
+        );
+        for req in [raw.as_bytes(), json.as_bytes()] {
             // Warm up: buffers grow to their working size, date cache fills.
             for _ in 0..100 {
                 assert_eq!(one(&svc, req, &mut out, &mut scratch).await, 200);

@@ -4,107 +4,49 @@
 //! and the route-specific checks before any body byte is read (so `Expect:
 //! 100-continue` gets its final answer early); `call` runs the handler.
 
-pub mod auth;
 mod batch;
 mod cache;
 mod coord;
 pub mod envelope;
 pub mod keys;
+mod me;
+pub mod routes;
 pub mod ttl;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::auth::gate::{Gate, Listener};
+use crate::auth::resolve::Authenticator;
+use crate::auth::ConnFacts;
+use crate::http::answers::{draining, forbidden, identify, method_not_allowed};
 use crate::http::conn::Service;
 use crate::http::parse::{Head, Method};
-use crate::http::response::{Hv, Responder};
+use crate::http::response::Responder;
 use crate::metrics::*;
 use crate::node::CoreCtx;
-use auth::Auth;
 use keys::{decode_path_key, MAX_KEY};
+pub use routes::{resolve, Resolved, Route, ERROR_CODES, ROUTES};
 
 pub const OPENAPI: &str = include_str!("openapi.yaml");
 
-/// Every (path pattern, methods) the router serves; the OpenAPI document is
-/// checked against this list by a test.
-pub const ROUTES: &[(&str, &[&str])] = &[
-    ("/healthz", &["get", "head"]),
-    ("/v1/openapi.yaml", &["get", "head"]),
-    ("/v1/cache/{key}", &["get", "head", "put", "delete"]),
-    ("/v1/cache/batch/get", &["post"]),
-    ("/v1/cache/batch/put", &["post"]),
-    ("/v1/cache/batch/delete", &["post"]),
-    ("/v1/owners/{key}", &["get", "head"]),
-    ("/v1/cache/keys", &["get", "head"]),
-    ("/v1/me", &["get", "head"]),
-    ("/v1/me/can", &["get", "head"]),
-];
-
-pub enum Route<'b> {
-    Healthz,
-    OpenApi,
-    Get(&'b [u8]),
-    Head(&'b [u8]),
-    Put(&'b [u8], u64),
-    Delete(&'b [u8]),
-    BatchGet,
-    BatchPut,
-    BatchDelete,
-    Owners(&'b [u8]),
-}
-
 pub struct ClientService {
     pub ctx: Rc<CoreCtx>,
-    auth: Auth,
+    gate: Gate,
     max_body: u64,
     /// Reused owner-index buffer, so owner lists cost no allocation.
     owners_buf: RefCell<Vec<u32>>,
-}
-
-const ALLOW_KEY: &str = "GET, HEAD, PUT, DELETE";
-const ALLOW_GET: &str = "GET, HEAD";
-const ALLOW_POST: &str = "POST";
-
-/// 405 with the `Allow` list (every listener).
-pub fn method_not_allowed(r: &mut Responder<'_>, allow: &str) {
-    r.error_with(
-        405,
-        "METHOD_NOT_ALLOWED",
-        "method not allowed",
-        &[("Allow", Hv::S(allow))],
-    );
-}
-
-pub fn unauthorized(r: &mut Responder<'_>) {
-    r.error_with(
-        401,
-        "UNAUTHORIZED",
-        "unauthorized",
-        &[("WWW-Authenticate", Hv::S("Bearer"))],
-    );
-}
-
-/// 503 `{"status":"draining"}` of the readiness routes while draining.
-pub fn draining_health(r: &mut Responder<'_>) {
-    r.json(503, &[], |b| {
-        b.extend_from_slice(b"{\"status\":\"draining\"}")
-    });
-}
-
-pub fn draining(r: &mut Responder<'_>) {
-    r.error(503, "DRAINING", "node is draining; redirect to a peer");
-}
-
-fn is_get(m: Method) -> bool {
-    matches!(m, Method::Get | Method::Head)
 }
 
 impl ClientService {
     pub fn new(ctx: Rc<CoreCtx>) -> ClientService {
         let cfg = &ctx.node.config;
         ClientService {
-            auth: Auth::new(cfg.auth_token.as_deref()),
+            gate: Gate::new(
+                Authenticator::new(cfg.policy.as_deref(), cfg.auth_token.as_deref()),
+                Listener::Client,
+            ),
             max_body: cfg.max_body,
             owners_buf: RefCell::new(Vec::with_capacity(8)),
             ctx,
@@ -225,29 +167,48 @@ impl Service for ClientService {
         F_OTHER
     }
 
-    fn prepare<'b>(&self, head: &Head<'b>, r: &mut Responder<'_>) -> Option<Route<'b>> {
+    fn gate(&self) -> Option<&Gate> {
+        Some(&self.gate)
+    }
+
+    fn prepare<'b>(
+        &self,
+        head: &Head<'b>,
+        conn: ConnFacts<'_>,
+        r: &mut Responder<'_>,
+    ) -> Option<Route<'b>> {
         let m = head.method;
         let resolved = resolve(head.path, m);
-        let exempt = matches!(resolved, Resolved::Healthz | Resolved::OpenApi);
-        if !exempt && !self.auth.allows(head.authorization, head.auth_count) {
-            unauthorized(r);
-            return None;
+        // Order (security.md §6): 401 → 404 → 405 → 403 → route checks.
+        let scope = resolved.scope(m);
+        let who = match scope {
+            None => None,
+            Some(_) => Some(identify(&self.gate, head, conn, r)?),
+        };
+        match resolved {
+            Resolved::NotFound => {
+                r.error(404, "NOT_FOUND", "not found");
+                return None;
+            }
+            Resolved::Planned => {
+                routes::planned(r);
+                return None;
+            }
+            Resolved::NotAllowed(allow) => {
+                method_not_allowed(r, allow);
+                return None;
+            }
+            _ => {}
+        }
+        if let (Some(need), Some(p)) = (scope, who) {
+            if !p.scopes.has(need) {
+                forbidden(r, need.names().next().unwrap_or("read"));
+                return None;
+            }
         }
         match resolved {
             Resolved::Healthz => Some(Route::Healthz),
             Resolved::OpenApi => Some(Route::OpenApi),
-            Resolved::NotFound => {
-                r.error(404, "NOT_FOUND", "not found");
-                None
-            }
-            Resolved::Planned => {
-                planned(r);
-                None
-            }
-            Resolved::NotAllowed(allow) => {
-                method_not_allowed(r, allow);
-                None
-            }
             Resolved::Key(seg) => self.key_route(head, seg, r),
             Resolved::Owners(seg) => Self::check_key(seg, r).then_some(Route::Owners(seg)),
             Resolved::Batch(route) => {
@@ -257,6 +218,9 @@ impl Service for ClientService {
                 }
                 Some(route)
             }
+            Resolved::Me => who.map(|p| Route::Me(p.clone())),
+            Resolved::MeCan => me::can(head.query, who?, r),
+            Resolved::NotFound | Resolved::Planned | Resolved::NotAllowed(_) => None,
         }
     }
 
@@ -278,191 +242,13 @@ impl Service for ClientService {
             Route::BatchGet => self.batch_get(body, r).await,
             Route::BatchPut => self.batch_put(body, r).await,
             Route::BatchDelete => self.batch_delete(body, r).await,
+            Route::Me(p) => me::me(&p, r),
+            Route::MeCan(cap, allowed) => me::can_answer(cap, allowed, r),
         }
         false
     }
 
     fn observe(&self, family: usize, status: u16, elapsed: Duration) {
         self.ctx.metrics.observe(family, status, elapsed);
-    }
-}
-
-/// What the path and method alone decide (api.md §4, §8): pure, so the
-/// OpenAPI document can be checked against the real router.
-pub enum Resolved<'b> {
-    Healthz,
-    OpenApi,
-    /// `/v1/cache/{key}` with GET, HEAD, PUT or DELETE.
-    Key(&'b [u8]),
-    Owners(&'b [u8]),
-    Batch(Route<'b>),
-    /// A reserved route of api.md §10 (404 "not available in this version").
-    Planned,
-    NotAllowed(&'static str),
-    NotFound,
-}
-
-pub fn resolve(path: &[u8], m: Method) -> Resolved<'_> {
-    let get = is_get(m);
-    let only_get = |r: Resolved<'static>| {
-        if get {
-            r
-        } else {
-            Resolved::NotAllowed(ALLOW_GET)
-        }
-    };
-    match path {
-        b"/healthz" => return only_get(Resolved::Healthz),
-        b"/v1/openapi.yaml" => return only_get(Resolved::OpenApi),
-        b"/v1/me" | b"/v1/me/can" => return only_get(Resolved::Planned),
-        _ => {}
-    }
-    if let Some(rest) = path.strip_prefix(b"/v1/cache/") {
-        let batch = match rest {
-            b"batch/get" => Some(Route::BatchGet),
-            b"batch/put" => Some(Route::BatchPut),
-            b"batch/delete" => Some(Route::BatchDelete),
-            _ => None,
-        };
-        if let Some(route) = batch {
-            return if m == Method::Post {
-                Resolved::Batch(route)
-            } else {
-                Resolved::NotAllowed(ALLOW_POST)
-            };
-        }
-        if rest.contains(&b'/') {
-            return Resolved::NotFound;
-        }
-        if !matches!(m, Method::Get | Method::Head | Method::Put | Method::Delete) {
-            return Resolved::NotAllowed(ALLOW_KEY);
-        }
-        if rest == b"keys" && get {
-            return Resolved::Planned;
-        }
-        return Resolved::Key(rest);
-    }
-    if let Some(seg) = path.strip_prefix(b"/v1/owners/") {
-        if !seg.contains(&b'/') {
-            return if get {
-                Resolved::Owners(seg)
-            } else {
-                Resolved::NotAllowed(ALLOW_GET)
-            };
-        }
-    }
-    Resolved::NotFound
-}
-
-fn planned(r: &mut Responder<'_>) {
-    r.error(404, "NOT_FOUND", "not available in this version");
-}
-
-/// Error codes of api.md §8.
-pub const ERROR_CODES: &[&str] = &[
-    "BAD_REQUEST",
-    "UNAUTHORIZED",
-    "FORBIDDEN",
-    "NOT_FOUND",
-    "METHOD_NOT_ALLOWED",
-    "TOO_LARGE",
-    "HEADERS_TOO_LARGE",
-    "INTERNAL",
-    "DRAINING",
-    "QUORUM_FAILED",
-    "NO_OWNERS",
-];
-
-#[cfg(test)]
-mod openapi_sync {
-    use super::*;
-    use std::collections::BTreeSet;
-
-    /// (path, method) pairs under `paths:` in the OpenAPI document.
-    fn documented() -> BTreeSet<(String, String)> {
-        let mut out = BTreeSet::new();
-        let mut in_paths = false;
-        let mut path = String::new();
-        for line in OPENAPI.lines() {
-            if !line.starts_with(' ') && !line.is_empty() {
-                in_paths = line.trim_end() == "paths:";
-                continue;
-            }
-            if !in_paths {
-                continue;
-            }
-            if let Some(p) = line.strip_prefix("  /") {
-                path = format!("/{}", p.trim_end().trim_end_matches(':'));
-            } else if let Some(m) = line.strip_prefix("    ") {
-                let m = m.trim_end().trim_end_matches(':');
-                if ["get", "head", "put", "post", "delete", "patch", "options"].contains(&m) {
-                    out.insert((path.clone(), m.to_string()));
-                }
-            }
-        }
-        out
-    }
-
-    fn method(m: &str) -> Method {
-        match m {
-            "get" => Method::Get,
-            "head" => Method::Head,
-            "put" => Method::Put,
-            "post" => Method::Post,
-            "delete" => Method::Delete,
-            _ => Method::Other,
-        }
-    }
-
-    #[test]
-    fn every_route_is_documented_and_vice_versa() {
-        let routed: BTreeSet<(String, String)> = ROUTES
-            .iter()
-            .flat_map(|(p, ms)| ms.iter().map(move |m| (p.to_string(), m.to_string())))
-            .collect();
-        assert_eq!(routed, documented());
-    }
-
-    /// ROUTES is what the router really does: every listed pair resolves to a
-    /// route, every other method on those paths is 405, and unknown paths 404.
-    #[test]
-    fn routes_table_matches_router() {
-        for (p, ms) in ROUTES {
-            let concrete = p.replace("{key}", "some-key");
-            for m in ["get", "head", "put", "post", "delete", "patch"] {
-                let r = resolve(concrete.as_bytes(), method(m));
-                let served = !matches!(r, Resolved::NotAllowed(_) | Resolved::NotFound);
-                let listed = ms.contains(&m);
-                // PUT/DELETE on /v1/cache/keys address the key named "keys".
-                let key_alias = *p == "/v1/cache/keys" && (m == "put" || m == "delete");
-                assert_eq!(served, listed || key_alias, "{m} {p}");
-            }
-        }
-        assert!(matches!(
-            resolve(b"/v1/cache/a/b", Method::Get),
-            Resolved::NotFound
-        ));
-        assert!(matches!(
-            resolve(b"/health", Method::Get),
-            Resolved::NotFound
-        ));
-        assert!(matches!(
-            resolve(b"/V1/cache/x", Method::Get),
-            Resolved::NotFound
-        ));
-    }
-
-    #[test]
-    fn error_codes_match_the_document() {
-        let doc = OPENAPI;
-        let start = doc.find("    ErrorCode:").expect("ErrorCode schema");
-        let codes: Vec<&str> = doc[start..]
-            .lines()
-            .skip_while(|l| !l.trim_start().starts_with("enum:"))
-            .skip(1)
-            .take_while(|l| l.trim_start().starts_with("- "))
-            .map(|l| l.trim_start().trim_start_matches("- ").trim())
-            .collect();
-        assert_eq!(codes, ERROR_CODES);
     }
 }

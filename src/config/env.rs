@@ -151,14 +151,8 @@ pub(crate) fn load(
             }
         },
     };
-    if let Some(t) = l.value(AUTH_CONFIG) {
-        let msg = format!(
-            "invalid {AUTH_CONFIG}={}: scoped tokens are planned but not available in this \
-             version; unset it and protect the listeners with {AUTH_TOKEN}",
-            go_quote(t)
-        );
-        l.fail(AUTH_CONFIG, msg);
-    }
+    // Read and validated by `Config::load_policy` (a file, so not in this pure function).
+    let auth_config = l.value(AUTH_CONFIG).map(str::to_string);
     let log_level = l.var(
         LOG_LEVEL,
         log::LevelFilter::Info,
@@ -304,6 +298,8 @@ pub(crate) fn load(
         max_memory,
         eviction,
         auth_token,
+        auth_config,
+        policy: None,
         log_level,
         heartbeat,
         indirect_probe_k,

@@ -79,6 +79,10 @@ pub struct Config {
     pub max_memory: Option<u64>,
     pub eviction: EvictionPolicy,
     pub auth_token: Option<String>,
+    /// `HYPERCACHE_AUTH_CONFIG` as given (security.md §5).
+    pub auth_config: Option<String>,
+    /// The validated policy file, set by [`Config::load_policy`].
+    pub policy: Option<std::sync::Arc<crate::auth::policy::Policy>>,
     pub log_level: log::LevelFilter,
     pub heartbeat: Duration,
     pub indirect_probe_k: usize,
@@ -200,6 +204,23 @@ impl Config {
         Ok(hp.to_string())
     }
 
+    /// Reads and validates `HYPERCACHE_AUTH_CONFIG` when set (security.md §5): the
+    /// exit-2 line names the variable, the path and the first problem.
+    pub fn load_policy(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.auth_config else {
+            return Ok(());
+        };
+        let around = crate::auth::policy::Surroundings::default();
+        let p = crate::auth::policy::load(path, around).map_err(ConfigError::new)?;
+        self.policy = Some(std::sync::Arc::new(p));
+        Ok(())
+    }
+
+    /// Credentials are checked on the client and management listeners.
+    pub fn auth_on(&self) -> bool {
+        self.auth_token.is_some() || self.policy.is_some()
+    }
+
     /// ops.md §1.4: every variable of §2.4 in table order with its effective value.
     pub fn env_view(&self) -> Vec<(&'static str, String)> {
         let d = |d: Duration| format_go_duration(d);
@@ -217,8 +238,7 @@ impl Config {
             opt(self.max_memory.map(|m| m.to_string())),
             self.eviction.name().to_string(),
             opt(self.auth_token.as_ref().map(|_| "<redacted>".to_string())),
-            // HYPERCACHE_AUTH_CONFIG is refused when set, so a running server never has one.
-            String::new(),
+            opt(self.auth_config.clone()),
             level_name(self.log_level).to_string(),
             d(self.heartbeat),
             self.indirect_probe_k.to_string(),
@@ -273,6 +293,7 @@ impl fmt::Debug for Config {
             .field("max_memory", &self.max_memory)
             .field("eviction", &self.eviction)
             .field("auth_token", &token)
+            .field("auth_config", &self.auth_config)
             .field("log_level", &self.log_level)
             .field("heartbeat", &self.heartbeat)
             .field("indirect_probe_k", &self.indirect_probe_k)

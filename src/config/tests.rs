@@ -357,13 +357,21 @@ fn refused_go_variables() {
 }
 
 #[test]
-fn auth_config_is_planned() {
-    one_err(
-        &[("HYPERCACHE_AUTH_CONFIG", "/etc/auth.json")],
-        &[
-            "invalid HYPERCACHE_AUTH_CONFIG=\"/etc/auth.json\"",
-            "not available in this version",
-        ],
+fn auth_config_is_kept_and_loaded_later() {
+    let mut c = ok(&[("HYPERCACHE_AUTH_CONFIG", "  /nonexistent/auth.yaml ")]);
+    assert_eq!(c.auth_config.as_deref(), Some("/nonexistent/auth.yaml"));
+    assert!(c.policy.is_none() && !c.auth_on());
+    let e = c.load_policy().unwrap_err();
+    assert_eq!(e.exit_code, 2);
+    assert_eq!(
+        e.message,
+        "hypercache-server: cannot read HYPERCACHE_AUTH_CONFIG=\"/nonexistent/auth.yaml\": no such file or directory"
+    );
+    let env = c.env_view();
+    let shown = env.iter().find(|(n, _)| *n == "HYPERCACHE_AUTH_CONFIG");
+    assert_eq!(
+        shown.map(|(_, v)| v.as_str()),
+        Some("/nonexistent/auth.yaml")
     );
 }
 

@@ -20,6 +20,8 @@ use super::chunked::{ChunkError, ChunkedDecoder};
 use super::parse::{parse_head, BodyKind, FramingError, Head, Parsed, MAX_HEAD};
 use super::response::{write_error_body, ConnHeader, Responder, JSON};
 use super::watch::{coarse_now, Guard, Watch};
+use crate::auth::gate::Gate;
+use crate::auth::ConnFacts;
 use crate::runtime::stop::StopSignal;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -42,9 +44,22 @@ pub trait Service {
     /// Metrics family of a request (route family index); cheap path match.
     fn family(&self, head: &Head<'_>) -> usize;
 
+    /// The listener's identity gate (client and management listeners).
+    /// When authenticating a request needs slow work first (bcrypt), the
+    /// loop awaits the gate's `settle` before `prepare`, so `prepare` itself
+    /// never blocks.
+    fn gate(&self) -> Option<&Gate> {
+        None
+    }
+
     /// Checks that need no body: auth, route, method, route-specific. On
     /// refusal, write the error into `r` and return None.
-    fn prepare<'b>(&self, head: &Head<'b>, r: &mut Responder<'_>) -> Option<Self::Route<'b>>;
+    fn prepare<'b>(
+        &self,
+        head: &Head<'b>,
+        conn: ConnFacts<'_>,
+        r: &mut Responder<'_>,
+    ) -> Option<Self::Route<'b>>;
 
     /// Handles a request whose body has been read. Returns true when the
     /// response turned the connection into a stream handled by `stream`.
@@ -277,7 +292,13 @@ async fn handle_one<S: Service>(
                 return Ok(Step::Close);
             }
         }
-        let Some(route) = svc.prepare(&head, &mut r) else {
+        let facts = ConnFacts::default();
+        if let Some(g) = svc.gate() {
+            if g.pending(head.authorization, head.auth_count, facts) {
+                g.settle(head.authorization, head.auth_count, facts).await;
+            }
+        }
+        let Some(route) = svc.prepare(&head, facts, &mut r) else {
             let status = r.status;
             svc.observe(family, status, t0.elapsed());
             let close = head.body.announced() || !keep_alive;

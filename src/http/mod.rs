@@ -1,6 +1,7 @@
 //! HTTP/1.1 on httparse: parsing, framing, responses and the connection loop.
 //! Knows bytes and HTTP, nothing about caching.
 
+pub mod answers;
 pub mod chunked;
 pub mod conn;
 pub mod date;

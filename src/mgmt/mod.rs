@@ -6,9 +6,11 @@ mod views;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::api::auth::Auth;
-use crate::api::{draining_health, method_not_allowed, unauthorized};
+use crate::auth::gate::{Gate, Listener};
+use crate::auth::resolve::Authenticator;
+use crate::auth::{ConnFacts, Scopes};
 use crate::control::ControlCtx;
+use crate::http::answers::{draining_health, forbidden, identify, method_not_allowed};
 use crate::http::conn::Service;
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Responder, TEXT};
@@ -39,7 +41,7 @@ pub struct MgmtService {
     pending_events: std::cell::RefCell<
         std::collections::VecDeque<glommio::channels::local_channel::LocalReceiver<()>>,
     >,
-    auth: Auth,
+    gate: Gate,
     max_body: u64,
 }
 
@@ -47,7 +49,10 @@ impl MgmtService {
     pub fn new(ctl: Rc<ControlCtx>) -> MgmtService {
         let cfg = &ctl.node.config;
         MgmtService {
-            auth: Auth::new(cfg.auth_token.as_deref()),
+            gate: Gate::new(
+                Authenticator::new(cfg.policy.as_deref(), cfg.auth_token.as_deref()),
+                Listener::Mgmt,
+            ),
             max_body: cfg.max_body,
             pending_events: Default::default(),
             ctl,
@@ -69,14 +74,25 @@ impl Service for MgmtService {
             .unwrap_or(OTHER)
     }
 
-    fn prepare<'b>(&self, head: &Head<'b>, r: &mut Responder<'_>) -> Option<usize> {
+    fn gate(&self) -> Option<&Gate> {
+        Some(&self.gate)
+    }
+
+    fn prepare<'b>(
+        &self,
+        head: &Head<'b>,
+        conn: ConnFacts<'_>,
+        r: &mut Responder<'_>,
+    ) -> Option<usize> {
         let route = self.family(head);
         let get = matches!(head.method, Method::Get | Method::Head);
         let exempt = route == 0 && get;
-        if !exempt && !self.auth.allows(head.authorization, head.auth_count) {
-            unauthorized(r);
-            return None;
-        }
+        // Order (security.md §6): 401 → 404 → 405 → 403.
+        let who = if exempt {
+            None
+        } else {
+            Some(identify(&self.gate, head, conn, r)?)
+        };
         if route == OTHER {
             r.error(404, "NOT_FOUND", "not found");
             return None;
@@ -92,6 +108,16 @@ impl Service for MgmtService {
                 "POST"
             };
             method_not_allowed(r, allow);
+            return None;
+        }
+        // GET/HEAD routes read, POST routes are administrative (security.md §8).
+        let (need, name) = if get {
+            (Scopes::READ, "read")
+        } else {
+            (Scopes::ADMIN, "admin")
+        };
+        if who.is_some_and(|p| !p.scopes.has(need)) {
+            forbidden(r, name);
             return None;
         }
         Some(route)

@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::api::auth::Auth;
 use crate::api::keys::{check_key, form_decode, query_param};
-use crate::api::{draining_health, method_not_allowed, unauthorized};
+use crate::auth::peer::PeerToken;
+use crate::auth::ConnFacts;
 use crate::control::ControlCtx;
+use crate::http::answers::{draining_health, method_not_allowed, unauthorized};
 use crate::http::conn::Service;
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Responder, TEXT};
@@ -31,7 +32,7 @@ pub const MAX_DIST_BODY: u64 = 17 << 20;
 
 pub struct DistService {
     pub ctl: Rc<ControlCtx>,
-    auth: Auth,
+    auth: PeerToken,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ const ROUTES: &[(&str, Route, Method, &str)] = &[
 impl DistService {
     pub fn new(ctl: Rc<ControlCtx>) -> DistService {
         DistService {
-            auth: Auth::new(ctl.node.config.auth_token.as_deref()),
+            auth: PeerToken::new(ctl.node.config.auth_token.as_deref()),
             ctl,
         }
     }
@@ -135,9 +136,14 @@ impl Service for DistService {
             .unwrap_or(ROUTES.len())
     }
 
-    fn prepare<'b>(&self, head: &Head<'b>, r: &mut Responder<'_>) -> Option<Route> {
+    fn prepare<'b>(
+        &self,
+        head: &Head<'b>,
+        _conn: ConnFacts<'_>,
+        r: &mut Responder<'_>,
+    ) -> Option<Route> {
         if !self.auth.allows(head.authorization, head.auth_count) {
-            unauthorized(r);
+            unauthorized(r, false);
             return None;
         }
         let Some(&(_, route, method, allow)) =

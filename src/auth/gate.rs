@@ -1,0 +1,147 @@
+//! The per-core driver around [`Authenticator`]: Basic verification off the
+//! executor and a cache of verified Basic credentials (security.md §6 step 3).
+//!
+//! bcrypt at cost 10 takes ~50 ms of CPU: run on a data core it would stall
+//! every request on that core. So a Basic field the core has not seen is
+//! verified on glommio's blocking thread pool while the request waits, and the
+//! outcome is remembered under the SHA-256 of the whole field value. A client
+//! that sends the same Basic field on every request (as curl and SDKs do) pays
+//! bcrypt once per core; the policy cannot change while the process runs
+//! (SIGHUP does not re-read it), so a remembered outcome never goes stale.
+//! The cache is bounded: when full it is cleared (a flood of wrong passwords
+//! costs the blocking pool, never the cores). Decision: docs/security.md.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::resolve::{Authenticator, Step};
+use super::{ConnFacts, Principal};
+
+/// Remembered Basic outcomes per core and listener.
+const CACHE_MAX: usize = 4096;
+
+/// Hash checked for an unknown username, so it costs one bcrypt at cost 10
+/// like a wrong password (security.md §6). Its password is irrelevant: the
+/// result is discarded.
+const DUMMY_HASH: &str = "$2b$10$ZYKUJCQjt8kvZj9hNmSd2eVsx5yVZ4htCWEtOArbkMguHm8ozIkiS";
+
+/// Last plaintext-Basic warning per listener (ms since the epoch).
+static LAST_WARN: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Listener {
+    Client,
+    Mgmt,
+}
+
+impl Listener {
+    pub fn name(self) -> &'static str {
+        match self {
+            Listener::Client => "client",
+            Listener::Mgmt => "mgmt",
+        }
+    }
+}
+
+pub struct Gate {
+    auth: Authenticator,
+    listener: Listener,
+    verified: RefCell<HashMap<[u8; 32], bool>>,
+}
+
+fn key(value: &[u8]) -> [u8; 32] {
+    Sha256::digest(value).into()
+}
+
+impl Gate {
+    pub fn new(auth: Authenticator, listener: Listener) -> Gate {
+        Gate {
+            auth,
+            listener,
+            verified: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.auth.is_open()
+    }
+
+    /// The 401 also offers Basic.
+    pub fn offers_basic(&self) -> bool {
+        self.auth.has_users()
+    }
+
+    fn step(&self, authz: Option<&[u8]>, count: u8, conn: ConnFacts<'_>) -> Step<'_> {
+        let cache = &self.verified;
+        self.auth
+            .resolve(authz, count, conn, |v| cache.borrow().get(&key(v)).copied())
+    }
+
+    /// True when `identify` would have to wait for bcrypt: call `settle` first.
+    pub fn pending(&self, authz: Option<&[u8]>, count: u8, conn: ConnFacts<'_>) -> bool {
+        matches!(self.step(authz, count, conn), Step::VerifyBasic { .. })
+    }
+
+    /// Runs the bcrypt check `identify` needs, off the executor.
+    pub async fn settle(&self, authz: Option<&[u8]>, count: u8, conn: ConnFacts<'_>) {
+        let Step::VerifyBasic { user, password } = self.step(authz, count, conn) else {
+            return;
+        };
+        let hash = match user {
+            Some(i) => self.auth.user(i).hash.clone(),
+            None => DUMMY_HASH.to_string(),
+        };
+        let ok = glommio::executor()
+            .spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
+            .await;
+        let ok = ok && user.is_some();
+        let mut cache = self.verified.borrow_mut();
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        if let Some(v) = authz {
+            cache.insert(key(v), ok);
+        }
+    }
+
+    /// The caller's identity, or None for a 401. Never waits: a Basic field
+    /// not yet verified by `settle` does not match.
+    pub fn identify(
+        &self,
+        authz: Option<&[u8]>,
+        count: u8,
+        conn: ConnFacts<'_>,
+    ) -> Option<&Principal> {
+        match self.step(authz, count, conn) {
+            Step::Granted(p) => Some(p),
+            Step::VerifyBasic { .. } => None,
+            Step::Refused { basic_on_plaintext } => {
+                if basic_on_plaintext {
+                    self.warn_plaintext();
+                }
+                None
+            }
+        }
+    }
+
+    fn warn_plaintext(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let last = &LAST_WARN[self.listener as usize];
+        let prev = last.load(Ordering::Relaxed);
+        if now.saturating_sub(prev) >= 60_000
+            && last
+                .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            log::warn!(
+                "basic credentials refused on a plaintext connection (listener={}); enable TLS or set allow_basic_without_tls",
+                self.listener.name()
+            );
+        }
+    }
+}
