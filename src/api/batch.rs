@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::coord::{read_failed_msg, write_failed_msg, ReadResult};
 use super::envelope::{self, ItemView};
-use super::keys::check_key;
 use super::ClientService;
 use crate::dist::hash::xxhash64;
+use crate::http::keys::check_key;
 use crate::http::response::{json_str, Responder};
 use crate::metrics::bump;
 use crate::node::{now_ms, shard_for};

@@ -6,10 +6,10 @@
 
 use super::coord::ReadResult;
 use super::envelope::{self, ItemView};
-use super::keys::{decode_path_key, MAX_KEY};
 use super::ClientService;
 use crate::dist::hash::xxhash64;
 use crate::http::date::rfc3339_secs;
+use crate::http::keys::{decode_path_key, MAX_KEY};
 use crate::http::response::{Hv, Responder, OCTETS};
 use crate::metrics::bump;
 use crate::node::{now_ms, shard_for};

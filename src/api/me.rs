@@ -1,9 +1,9 @@
 //! `GET /v1/me` and `GET /v1/me/can` (api.md §10.2, §10.3; security.md §9):
 //! the caller's identity as the gate resolved it.
 
-use super::keys::{form_decode, query_param};
 use super::Route;
 use crate::auth::{Principal, Scopes};
+use crate::http::keys::{form_decode, query_param};
 use crate::http::response::{json_str, Responder};
 
 const CAPABILITIES: [(&str, Scopes); 3] = [

@@ -7,7 +7,7 @@ use crate::config::duration::parse_go_duration;
 /// Err carries the full `error` text.
 pub fn parse_ttl(raw: Option<&[u8]>) -> Result<u64, String> {
     let Some(raw) = raw else { return Ok(0) };
-    let decoded = super::keys::form_decode(raw).unwrap_or_else(|_| raw.to_vec());
+    let decoded = crate::http::keys::form_decode(raw).unwrap_or_else(|_| raw.to_vec());
     let text = String::from_utf8_lossy(&decoded);
     if text.is_empty() {
         return Ok(0);

@@ -5,6 +5,7 @@ pub mod answers;
 pub mod chunked;
 pub mod conn;
 pub mod date;
+pub mod keys;
 pub mod parse;
 #[cfg(test)]
 mod proptests;

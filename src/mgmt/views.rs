@@ -2,10 +2,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::api::keys::{check_key, form_decode, query_param};
 use crate::config::duration::format_go_duration;
 use crate::control::ControlCtx;
 use crate::dist::hash::xxhash64;
+use crate::http::keys::{check_key, form_decode, query_param};
 use crate::http::response::{json_str, Responder};
 use crate::metrics::dist::{idx, write_json};
 use crate::metrics::{CoreSnapshot, FAMILIES};

@@ -17,12 +17,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::api::keys::{check_key, form_decode, query_param};
 use crate::auth::peer::PeerToken;
 use crate::auth::ConnFacts;
 use crate::control::ControlCtx;
 use crate::http::answers::{draining_health, method_not_allowed, unauthorized};
 use crate::http::conn::Service;
+use crate::http::keys::{check_key, form_decode, query_param};
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Responder, TEXT};
 use crate::runtime::msg::ApplyStatus;

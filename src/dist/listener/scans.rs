@@ -2,9 +2,9 @@
 //! leaves and digests.
 
 use super::{bad, ok_json, DistService};
-use crate::api::keys::{form_decode, query_param};
 use crate::dist::hash::xxhash64;
 use crate::dist::wire;
+use crate::http::keys::{form_decode, query_param};
 use crate::http::response::Responder;
 use crate::runtime::msg::{Op, Reply};
 

@@ -2,9 +2,9 @@
 //! the coordinator a Go sender asks for with `replicate:true`.
 
 use super::{ack_body, bad, ok_json, query_key, DistService};
-use crate::api::keys::{check_key, form_decode, query_param};
 use crate::dist::hash::xxhash64;
 use crate::dist::wire::{self, BatchReq, SetReq};
+use crate::http::keys::{check_key, form_decode, query_param};
 use crate::http::response::Responder;
 use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, Op, Reply};

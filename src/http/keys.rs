@@ -1,4 +1,5 @@
-//! Key decoding and validation (api.md §2) and query-string helpers.
+//! Key decoding and validation (api.md §2) and query-string helpers, shared by
+//! the client, management and dist listeners (so none imports another's routes).
 
 pub const MAX_KEY: usize = 1024;
 
