@@ -213,7 +213,7 @@ fn me_reports_each_credential_kind() {
         me(&basic),
         r#"{"id":"ops-alice","scopes":["read","write"],"capabilities":["cache.read","cache.write"]}"#
     );
-    // Verified once per core, then remembered: the same field again is just as good.
+    // The same field again is accepted again (the cache itself: auth::gate tests).
     assert_eq!(
         with(&node, false, Some(&basic))("GET", "/v1/me").status,
         200

@@ -65,10 +65,6 @@ impl Gate {
         }
     }
 
-    pub fn is_open(&self) -> bool {
-        self.auth.is_open()
-    }
-
     /// The 401 also offers Basic.
     pub fn offers_basic(&self) -> bool {
         self.auth.has_users()
@@ -80,13 +76,13 @@ impl Gate {
             .resolve(authz, count, conn, |v| cache.borrow().get(&key(v)).copied())
     }
 
-    /// True when `identify` would have to wait for bcrypt: call `settle` first.
-    pub fn pending(&self, authz: Option<&[u8]>, count: u8, conn: ConnFacts<'_>) -> bool {
-        matches!(self.step(authz, count, conn), Step::VerifyBasic { .. })
-    }
-
-    /// Runs the bcrypt check `identify` needs, off the executor.
+    /// Runs the bcrypt check `identify` will need, off the executor; called
+    /// before `identify` for every request. Only a Basic field can need it, so
+    /// every other request returns at once without resolving twice.
     pub async fn settle(&self, authz: Option<&[u8]>, count: u8, conn: ConnFacts<'_>) {
+        if !authz.is_some_and(|v| v.starts_with(b"Basic ")) {
+            return;
+        }
         let Step::VerifyBasic { user, password } = self.step(authz, count, conn) else {
             return;
         };
@@ -143,5 +139,60 @@ impl Gate {
                 self.listener.name()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::policy::Policy;
+    use base64::Engine;
+
+    fn gate() -> Gate {
+        // Cost 4 keeps the test fast; the gate does not care about the cost.
+        let hash = bcrypt::hash("pw-4", 4).unwrap();
+        let text = format!(
+            "users:\n  - {{id: u, username: alice, password_bcrypt: \"{hash}\", scopes: [read]}}\nallow_basic_without_tls: true\n"
+        );
+        let p = Policy::parse(&text).unwrap();
+        Gate::new(Authenticator::new(Some(&p), None), Listener::Client)
+    }
+
+    fn field(userpass: &str) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(userpass);
+        format!("Basic {b64}").into_bytes()
+    }
+
+    /// `identify` never runs bcrypt itself: a Basic field matches only after
+    /// `settle` verified it, and then keeps matching from the cache.
+    #[test]
+    fn basic_is_verified_once_then_remembered() {
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(64 << 10)
+            .make()
+            .expect("executor (needs io_uring)");
+        ex.run(async {
+            let g = gate();
+            let c = ConnFacts::default();
+            let good = field("alice:pw-4");
+            assert_eq!(g.identify(Some(&good), 1, c), None, "not verified yet");
+            g.settle(Some(&good), 1, c).await;
+            assert_eq!(
+                g.identify(Some(&good), 1, c).map(|p| p.id.as_str()),
+                Some("u")
+            );
+            assert_eq!(g.verified.borrow().len(), 1);
+            // Remembered: a second settle finds nothing to verify.
+            g.settle(Some(&good), 1, c).await;
+            assert_eq!(g.verified.borrow().len(), 1);
+            for bad in [field("alice:wrong"), field("bob:pw-4")] {
+                g.settle(Some(&bad), 1, c).await;
+                assert_eq!(g.identify(Some(&bad), 1, c), None);
+            }
+            assert_eq!(g.verified.borrow().len(), 3);
+            // A bearer field never reaches bcrypt or the cache.
+            g.settle(Some(b"Bearer x"), 1, c).await;
+            assert_eq!(g.verified.borrow().len(), 3);
+        });
     }
 }

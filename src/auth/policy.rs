@@ -199,20 +199,13 @@ fn boolean(name: &str, value: &Node) -> Result<bool, String> {
         return Ok(false);
     }
     if let Node::Scalar { text, plain: true } = value {
-        let t = text.as_str();
-        for (word, b) in [
-            ("true", true),
-            ("false", false),
-            ("yes", true),
-            ("no", false),
-        ]
-        .into_iter()
-        .chain([("on", true), ("off", false), ("y", true), ("n", false)])
-        {
-            let cap = format!("{}{}", word[..1].to_uppercase(), &word[1..]);
-            if t == word || t == cap || t == word.to_uppercase() {
-                return Ok(b);
+        match text.as_str() {
+            "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+                return Ok(true)
             }
+            "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n"
+            | "N" => return Ok(false),
+            _ => {}
         }
     }
     Err(format!("{name} must be true or false"))

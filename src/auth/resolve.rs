@@ -107,11 +107,6 @@ impl Authenticator {
         a
     }
 
-    /// No credentials are checked at all (api.md §1.1 open mode).
-    pub fn is_open(&self) -> bool {
-        self.open
-    }
-
     /// The policy has Basic users (the 401 then also offers Basic).
     pub fn has_users(&self) -> bool {
         !self.users.is_empty()

@@ -294,9 +294,7 @@ async fn handle_one<S: Service>(
         }
         let facts = ConnFacts::default();
         if let Some(g) = svc.gate() {
-            if g.pending(head.authorization, head.auth_count, facts) {
-                g.settle(head.authorization, head.auth_count, facts).await;
-            }
+            g.settle(head.authorization, head.auth_count, facts).await;
         }
         let Some(route) = svc.prepare(&head, facts, &mut r) else {
             let status = r.status;
