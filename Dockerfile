@@ -25,7 +25,10 @@ WORKDIR /src
 # 1. Dependencies only, in their own layer: it is rebuilt only when Cargo.toml or Cargo.lock
 #    change. Every target file the manifest names (and the default src/main.rs, src/lib.rs) is a
 #    stub here.
-COPY Cargo.toml Cargo.lock ./
+# build.rs records the commit for --version; without .git in the context, pass it:
+#   --build-arg HYPERCACHE_GIT_COMMIT=$(git rev-parse --short=12 HEAD)
+ARG HYPERCACHE_GIT_COMMIT=
+COPY Cargo.toml Cargo.lock build.rs ./
 # Normally only a README. Where containers cannot download crates, scripts/docker-deps.sh puts a
 # `cargo vendor` tree and a config.toml pointing at it here, and the build runs offline.
 COPY deploy/docker-cargo/ /usr/local/share/hypercache-cargo/

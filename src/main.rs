@@ -1,7 +1,7 @@
-//! `hypercache-server`: environment → Config, logging, panic hook, signals,
-//! then `server::run`. See `lib.rs` for the architecture.
+//! `hypercache-server`: the operator commands (`--help`, `--version`,
+//! `check-config`), then environment → Config, logging, panic hook, signals,
+//! `server::run`. See `lib.rs` for the architecture.
 
-use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -13,23 +13,18 @@ fn die(code: i32, msg: &str) -> ! {
     std::process::exit(code);
 }
 
+/// Standard output for the operator commands; a closed pipe (`| head`) is not an error.
+fn out(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
 fn prefixed(msg: String) -> String {
     if msg.starts_with("hypercache-server: ") {
         msg
     } else {
         format!("hypercache-server: {msg}")
     }
-}
-
-fn init_logging(level: log::LevelFilter, node: String) {
-    env_logger::Builder::new()
-        .filter_level(level)
-        .format(move |buf, rec| {
-            let ts = hypercache::http::date::rfc3339_millis(hypercache::node::now_ms());
-            writeln!(buf, "{ts} {} node={node} {}", rec.level(), rec.args())
-        })
-        .target(env_logger::Target::Stderr)
-        .init();
 }
 
 /// A panic anywhere takes the whole process down: a shard never dies alone.
@@ -97,7 +92,45 @@ fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
     }
 }
 
+/// The version and the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("HYPERCACHE_GIT_COMMIT"),
+    ")"
+);
+
+/// What the command line asks for. Configuration itself never comes from arguments (ops.md §2.1).
+enum Command {
+    Serve,
+    CheckConfig,
+}
+
+fn command() -> Command {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => Command::Serve,
+        ["check-config"] => Command::CheckConfig,
+        ["--help" | "-h" | "help"] => {
+            out(&hypercache::config::table::help_text(VERSION));
+            std::process::exit(0);
+        }
+        ["--version" | "-V" | "version"] => {
+            out(&format!("hypercache-server {VERSION}\n"));
+            std::process::exit(0);
+        }
+        _ => die(
+            2,
+            &format!(
+                "hypercache-server: unknown arguments {args:?}: configuration comes from HYPERCACHE_* \
+                 environment variables; the commands are check-config, --help and --version"
+            ),
+        ),
+    }
+}
+
 fn main() {
+    let cmd = command();
     let vars: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
@@ -120,7 +153,10 @@ fn main() {
             std::process::exit(code);
         }
     };
-    init_logging(config.log_level, config.node_id.clone());
+    if let Command::CheckConfig = cmd {
+        check_config(&config);
+    }
+    hypercache::runtime::logging::init(config.log_level, config.log_format, config.node_id.clone());
     install_panic_hook();
     match (&config.policy, &config.auth_token) {
         (None, None) => log::warn!(
@@ -171,6 +207,20 @@ fn main() {
             std::process::exit(0);
         }
     }
+}
+
+/// `check-config`: the configuration is valid (else `main` already exited 2); print what the
+/// node would run with, secrets redacted, and exit 0 without binding or starting anything.
+fn check_config(c: &Config) -> ! {
+    let mut s = format!("# hypercache-server {VERSION}: configuration is valid\n");
+    for (name, value) in c.env_view() {
+        s.push_str(&format!("{name}={value}\n"));
+    }
+    for v in &c.unknown_vars {
+        s.push_str(&format!("# unknown variable {v} ignored\n"));
+    }
+    out(&s);
+    std::process::exit(0);
 }
 
 /// The settings part of the start line (ops.md §5).

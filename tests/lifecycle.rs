@@ -173,6 +173,68 @@ fn sigterm_exits_0_within_the_shutdown_timeout() {
     );
 }
 
+/// Issue 10 item 7: a client holding keep-alive connections never finds one closed under it
+/// while the node drains. During the grace every response says `Connection: close`, so the
+/// client moves on after its next request; connections still idle are closed only after
+/// `HYPERCACHE_DRAIN_GRACE`.
+#[test]
+fn drain_closes_connections_after_answering_never_under_an_idle_client() {
+    let mut n = TestNode::start(
+        1,
+        &[
+            ("HYPERCACHE_SHUTDOWN_TIMEOUT", "10s"),
+            ("HYPERCACHE_DRAIN_GRACE", "2s"),
+        ],
+    );
+    let (c, m) = (n.api_client(), n.mgmt_client());
+    assert_eq!(c.put("/v1/cache/k", b"v").status, 200);
+    let mut used = Conn::open(n.api());
+    let r = used.request("GET", "/healthz", &[], None);
+    assert!(!r.has_close(), "keep-alive before the drain");
+    let mut idle = Conn::open(n.api());
+    assert_eq!(idle.request("GET", "/healthz", &[], None).status, 200);
+    let t = Instant::now();
+    n.send_signal("TERM");
+    assert!(
+        poll_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            m.try_request("GET", "/health")
+                .is_ok_and(|r| r.status == 503)
+        }),
+        "readiness turns 503"
+    );
+    // A connection that was idle when the drain began is still served, and told to close.
+    let r = used.request("GET", "/v1/cache/k", &[], None);
+    assert_eq!(
+        (r.status, r.text()),
+        (200, "v".to_string()),
+        "read during grace"
+    );
+    assert!(
+        r.has_close(),
+        "Connection: close while draining: {}",
+        r.describe()
+    );
+    assert!(
+        used.is_closed(Duration::from_secs(1)),
+        "closed after that answer"
+    );
+    let mut fresh = Conn::open(n.api());
+    let r = fresh.request("PUT", "/v1/cache/k", &[], Some(b"w"));
+    assert_draining(&r, "write during grace");
+    assert!(r.has_close());
+    // The connection idle since before the drain is closed by the shutdown, not before the grace.
+    assert!(
+        idle.is_closed(Duration::from_secs(5)),
+        "idle connection closed after the grace"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_secs(2),
+        "idle connection closed after {:?}, before DRAIN_GRACE=2s",
+        t.elapsed()
+    );
+    assert_eq!(n.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
+
 #[test]
 fn sigint_exits_0() {
     let mut n = TestNode::start(1, &[("HYPERCACHE_SHUTDOWN_TIMEOUT", "3s")]);

@@ -221,7 +221,7 @@ fn stats_capacity_split_and_memory_cap() {
     assert_eq!(u(&s["cores"][1], "capacity_items"), 500);
 }
 
-const ENV_VARS: [&str; 34] = [
+const ENV_VARS: [&str; 35] = [
     "HYPERCACHE_NODE_ID",
     "HYPERCACHE_API_ADDR",
     "HYPERCACHE_MGMT_ADDR",
@@ -235,6 +235,7 @@ const ENV_VARS: [&str; 34] = [
     "HYPERCACHE_AUTH_TOKEN",
     "HYPERCACHE_AUTH_CONFIG",
     "HYPERCACHE_LOG_LEVEL",
+    "HYPERCACHE_LOG_FORMAT",
     "HYPERCACHE_HEARTBEAT",
     "HYPERCACHE_INDIRECT_PROBE_K",
     "HYPERCACHE_SUSPICION_MULT",
@@ -327,7 +328,8 @@ fn config_lists_every_variable_and_redacts_the_token() {
         ("HYPERCACHE_MAX_CONNS", "10000"),
         ("HYPERCACHE_CORES", "2"),
         ("HYPERCACHE_SHUTDOWN_TIMEOUT", "30s"),
-        ("HYPERCACHE_DRAIN_GRACE", "0s"),
+        ("HYPERCACHE_DRAIN_GRACE", "5s"),
+        ("HYPERCACHE_LOG_FORMAT", "text"),
     ];
     for (k, val) in want {
         assert_eq!(env[k], val, "/config env {k}");

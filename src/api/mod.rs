@@ -166,6 +166,13 @@ impl Service for ClientService {
         F_OTHER
     }
 
+    /// While the node drains every response says `Connection: close`, so clients behind a load
+    /// balancer move to another node on their next request instead of finding their idle
+    /// connection closed when the listener stops (docs/operations.md, "Drain").
+    fn closing(&self) -> bool {
+        self.ctx.node.is_draining()
+    }
+
     fn gate(&self) -> Option<&Gate> {
         Some(&self.gate)
     }

@@ -15,18 +15,16 @@ use super::duration::go_quote;
 use super::loader::{choice, duration, int, size, Loader};
 use super::names::*;
 use super::seeds::parse_seed_list;
-use super::{is_valid_node_id, Config, ConfigError, Consistency, EvictionPolicy};
+use super::table::{form_of, TABLE};
+use super::{is_valid_node_id, Config, ConfigError, Consistency, EvictionPolicy, LogFormat};
 
-const DURATION: &str = "a duration such as 500ms, 1s or 1m30s";
-const DURATION_OR_OFF: &str = "0 (disables) or a duration such as 500ms, 1s or 1m30s";
-const INT_GE1: &str = "an integer >= 1";
-const NODE_ID_FORM: &str = "1-128 characters of A-Z a-z 0-9 . _ -";
+/// The drain grace when `HYPERCACHE_DRAIN_GRACE` is unset (docs/operations.md).
+pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(5);
 const CONSISTENCY: [(&str, Consistency); 3] = [
     ("one", Consistency::One),
     ("quorum", Consistency::Quorum),
     ("all", Consistency::All),
 ];
-const CONSISTENCY_FORM: &str = "one, quorum or all";
 
 /// A listen address that needs no resolution, for the defaults.
 fn any_port(port: u16) -> ListenAddr {
@@ -47,7 +45,7 @@ pub(crate) fn load(
         if !name.starts_with("HYPERCACHE_") {
             continue;
         }
-        let known = VARS.contains(&name.as_str()) || REFUSED.iter().any(|(n, _)| n == name);
+        let known = TABLE.iter().any(|r| r.name == name) || REFUSED.iter().any(|(n, _)| n == name);
         if !known {
             unknown_vars.push(name.clone());
             continue;
@@ -62,41 +60,36 @@ pub(crate) fn load(
     unknown_vars.dedup();
 
     let node_id = match (l.value(NODE_ID), hostname.map(str::trim_ascii)) {
-        (Some(_), _) => l.var(NODE_ID, "node".to_string(), NODE_ID_FORM, |t| {
+        (Some(_), _) => l.var(NODE_ID, "node".to_string(), form_of(NODE_ID), |t| {
             is_valid_node_id(t).then(|| t.to_string()).ok_or(None)
         }),
         (None, None | Some("")) => "node".to_string(),
         (None, Some(host)) if is_valid_node_id(host) => host.to_string(),
         (None, Some(host)) => {
             let msg = format!(
-                "the host name {} is not a valid node id ({NODE_ID_FORM}); set {NODE_ID}",
-                go_quote(host)
+                "the host name {} is not a valid node id ({}); set {NODE_ID}",
+                go_quote(host),
+                form_of(NODE_ID)
             );
             l.fail(NODE_ID, msg);
             "node".to_string()
         }
     };
 
-    let listen = |port: u16| {
-        format!(
-            "host:port, [ipv6]:port or :port with a port from 0 to 65535, such as :{port} or \
-             127.0.0.1:{port}"
-        )
-    };
     let parse_listen = |t: &str| ListenAddr::parse(t).map_err(Some);
-    let api_addr = l.var(API_ADDR, any_port(8080), &listen(8080), parse_listen);
-    let mgmt_addr = l.var(MGMT_ADDR, any_port(8081), &listen(8081), parse_listen);
-    let dist_addr = l.var(DIST_ADDR, any_port(7946), &listen(7946), parse_listen);
-    let dist_advertise = l.var(
-        DIST_ADVERTISE,
-        None,
-        "host:port with a host other than 0.0.0.0 or :: and a port from 1 to 65535, such as \
-         10.0.0.5:7946",
-        |t| match HostPort::parse(t).map_err(Some)? {
-            hp if hp.is_routable() => Ok(Some(hp)),
-            _ => Err(Some("0.0.0.0 and :: cannot be dialled".to_string())),
-        },
-    );
+    let api_addr = l.var(API_ADDR, any_port(8080), form_of(API_ADDR), parse_listen);
+    let mgmt_addr = l.var(MGMT_ADDR, any_port(8081), form_of(MGMT_ADDR), parse_listen);
+    let dist_addr = l.var(DIST_ADDR, any_port(7946), form_of(DIST_ADDR), parse_listen);
+    let dist_advertise =
+        l.var(
+            DIST_ADVERTISE,
+            None,
+            form_of(DIST_ADVERTISE),
+            |t| match HostPort::parse(t).map_err(Some)? {
+                hp if hp.is_routable() => Ok(Some(hp)),
+                _ => Err(Some("0.0.0.0 and :: cannot be dialled".to_string())),
+            },
+        );
 
     // Seeds naming this node are skipped (cluster.md §1): by id, and by address when the
     // advertised address is already known (DIST_ADVERTISE, or DIST_ADDR with a routable host and
@@ -108,27 +101,16 @@ pub(crate) fn load(
         };
         hp.is_routable().then_some(hp)
     });
-    let seeds = l.var(
-        SEEDS,
-        Vec::new(),
-        "a comma list of id@host:port or host:port, such as node-2@10.0.0.2:7946,10.0.0.3:7946",
-        |t| parse_seed_list(t, &node_id, self_addr.as_ref()).map_err(Some),
-    );
+    let seeds = l.var(SEEDS, Vec::new(), form_of(SEEDS), |t| {
+        parse_seed_list(t, &node_id, self_addr.as_ref()).map_err(Some)
+    });
 
-    let replication = l.var(REPLICATION, 3, INT_GE1, |t| int(t, 1));
-    let capacity = l.var(
-        CAPACITY,
-        100_000,
-        "an integer >= the number of data cores",
-        |t| int(t, 1),
-    );
-    let max_memory = l.var(
-        MAX_MEMORY,
-        None,
-        "a size such as 512MiB, 1GiB or 1000000000 (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
-        |t| size(t, 0, u64::MAX).map(Some),
-    );
-    let eviction = l.var(EVICTION, EvictionPolicy::Lru, "lru or clock", |t| {
+    let replication = l.var(REPLICATION, 3, form_of(REPLICATION), |t| int(t, 1));
+    let capacity = l.var(CAPACITY, 100_000, form_of(CAPACITY), |t| int(t, 1));
+    let max_memory = l.var(MAX_MEMORY, None, form_of(MAX_MEMORY), |t| {
+        size(t, 0, u64::MAX).map(Some)
+    });
+    let eviction = l.var(EVICTION, EvictionPolicy::Lru, form_of(EVICTION), |t| {
         choice(
             t,
             &[
@@ -145,7 +127,7 @@ pub(crate) fn load(
             None => Some(t.to_string()),
             Some(pos) => {
                 let reason = format!("byte {} is a space or not printable ASCII", pos + 1);
-                let form = "printable ASCII without spaces (0x21-0x7E)";
+                let form = form_of(AUTH_TOKEN);
                 l.invalid(AUTH_TOKEN, "<redacted>", Some(reason), form);
                 None
             }
@@ -153,83 +135,85 @@ pub(crate) fn load(
     };
     // Read and validated by `Config::load_policy` (a file, so not in this pure function).
     let auth_config = l.value(AUTH_CONFIG).map(str::to_string);
-    let log_level = l.var(
-        LOG_LEVEL,
-        log::LevelFilter::Info,
-        "debug, info, warn (or warning) or error",
-        |t| {
-            choice(
-                t,
-                &[
-                    ("debug", log::LevelFilter::Debug),
-                    ("info", log::LevelFilter::Info),
-                    ("warn", log::LevelFilter::Warn),
-                    ("warning", log::LevelFilter::Warn),
-                    ("error", log::LevelFilter::Error),
-                ],
-            )
-        },
-    );
+    let log_level = l.var(LOG_LEVEL, log::LevelFilter::Info, form_of(LOG_LEVEL), |t| {
+        choice(
+            t,
+            &[
+                ("debug", log::LevelFilter::Debug),
+                ("info", log::LevelFilter::Info),
+                ("warn", log::LevelFilter::Warn),
+                ("warning", log::LevelFilter::Warn),
+                ("error", log::LevelFilter::Error),
+            ],
+        )
+    });
+
+    let log_format = l.var(LOG_FORMAT, LogFormat::Text, form_of(LOG_FORMAT), |t| {
+        choice(t, &[("text", LogFormat::Text), ("json", LogFormat::Json)])
+    });
 
     let secs = Duration::from_secs;
     let ms = Duration::from_millis;
-    let heartbeat = l.var(HEARTBEAT, secs(1), DURATION, |t| duration(t, false));
-    let indirect_probe_k = l.var(INDIRECT_PROBE_K, 2, "an integer >= 0 (0 disables)", |t| {
-        int(t, 0)
-    });
-    let suspicion_mult = l.var(SUSPICION_MULT, 3, INT_GE1, |t| int(t, 1));
-    let gossip_interval = l.var(GOSSIP_INTERVAL, secs(1), DURATION, |t| duration(t, false));
-    let hint_ttl = l.var(HINT_TTL, secs(30), DURATION_OR_OFF, |t| duration(t, true));
-    let hint_replay = l.var(HINT_REPLAY, ms(200), DURATION, |t| duration(t, false));
-    let hint_max_per_node = l.var(HINT_MAX_PER_NODE, 100_000, INT_GE1, |t| int(t, 1));
-    let hint_max_bytes = l.var(
-        HINT_MAX_BYTES,
-        256 << 20,
-        "a size >= 1 such as 256MiB, 1GB or 1048576",
-        |t| size(t, 1, u64::MAX),
-    );
-    let rebalance_interval = l.var(REBALANCE_INTERVAL, ms(250), DURATION, |t| {
+    let heartbeat = l.var(HEARTBEAT, secs(1), form_of(HEARTBEAT), |t| {
         duration(t, false)
     });
-    let rebalance_batch = l.var(REBALANCE_BATCH, 128, INT_GE1, |t| int(t, 1));
-    let anti_entropy_interval = l.var(ANTI_ENTROPY_INTERVAL, secs(30), DURATION_OR_OFF, |t| {
-        duration(t, true)
+    let indirect_probe_k = l.var(INDIRECT_PROBE_K, 2, form_of(INDIRECT_PROBE_K), |t| {
+        int(t, 0)
     });
-    let tombstone_ttl = l.var(
-        TOMBSTONE_TTL,
-        secs(600),
-        "a duration greater than HYPERCACHE_HINT_TTL, such as 10m or 1h",
+    let suspicion_mult = l.var(SUSPICION_MULT, 3, form_of(SUSPICION_MULT), |t| int(t, 1));
+    let gossip_interval = l.var(GOSSIP_INTERVAL, secs(1), form_of(GOSSIP_INTERVAL), |t| {
+        duration(t, false)
+    });
+    let hint_ttl = l.var(HINT_TTL, secs(30), form_of(HINT_TTL), |t| duration(t, true));
+    let hint_replay = l.var(HINT_REPLAY, ms(200), form_of(HINT_REPLAY), |t| {
+        duration(t, false)
+    });
+    let hint_max_per_node = l.var(
+        HINT_MAX_PER_NODE,
+        100_000,
+        form_of(HINT_MAX_PER_NODE),
+        |t| int(t, 1),
+    );
+    let hint_max_bytes = l.var(HINT_MAX_BYTES, 256 << 20, form_of(HINT_MAX_BYTES), |t| {
+        size(t, 1, u64::MAX)
+    });
+    let rebalance_interval = l.var(
+        REBALANCE_INTERVAL,
+        ms(250),
+        form_of(REBALANCE_INTERVAL),
         |t| duration(t, false),
     );
+    let rebalance_batch = l.var(REBALANCE_BATCH, 128, form_of(REBALANCE_BATCH), |t| {
+        int(t, 1)
+    });
+    let anti_entropy_interval = l.var(
+        ANTI_ENTROPY_INTERVAL,
+        secs(30),
+        form_of(ANTI_ENTROPY_INTERVAL),
+        |t| duration(t, true),
+    );
+    let tombstone_ttl = l.var(TOMBSTONE_TTL, secs(600), form_of(TOMBSTONE_TTL), |t| {
+        duration(t, false)
+    });
     let write_consistency = l.var(
         WRITE_CONSISTENCY,
         Consistency::Quorum,
-        CONSISTENCY_FORM,
+        form_of(WRITE_CONSISTENCY),
         |t| choice(t, &CONSISTENCY),
     );
-    let read_consistency = l.var(READ_CONSISTENCY, Consistency::One, CONSISTENCY_FORM, |t| {
-        choice(t, &CONSISTENCY)
-    });
+    let read_consistency = l.var(
+        READ_CONSISTENCY,
+        Consistency::One,
+        form_of(READ_CONSISTENCY),
+        |t| choice(t, &CONSISTENCY),
+    );
     // The 12 MiB cap keeps a base64-encoded value inside the dist listener's 17 MiB body cap.
-    let max_body = l.var(
-        MAX_BODY,
-        4 << 20,
-        "a size from 1KiB to 12MiB, such as 4MiB or 1048576",
-        |t| size(t, 1 << 10, 12 << 20),
-    );
-    let max_batch = l.var(MAX_BATCH, 1000, INT_GE1, |t| int(t, 1));
-    let max_conns = l.var(
-        MAX_CONNS,
-        10_000,
-        "an integer >= the number of data cores",
-        |t| int(t, 1),
-    );
-    let cores_set: Option<usize> = l.var(
-        CORES,
-        None,
-        "an integer from 1 to the number of usable CPUs",
-        |t| int(t, 1).map(Some),
-    );
+    let max_body = l.var(MAX_BODY, 4 << 20, form_of(MAX_BODY), |t| {
+        size(t, 1 << 10, 12 << 20)
+    });
+    let max_batch = l.var(MAX_BATCH, 1000, form_of(MAX_BATCH), |t| int(t, 1));
+    let max_conns = l.var(MAX_CONNS, 10_000, form_of(MAX_CONNS), |t| int(t, 1));
+    let cores_set: Option<usize> = l.var(CORES, None, form_of(CORES), |t| int(t, 1).map(Some));
 
     // An empty mask means the caller could not read it: CPU_SET is then taken on trust, and
     // without it the node runs one data core on CPU 0.
@@ -237,11 +221,11 @@ pub(crate) fn load(
     mask.sort_unstable();
     mask.dedup();
     let cpu_form = if mask.is_empty() {
-        "a Linux cpu list such as 0-3,8,10-11 without duplicates".to_string()
+        form_of(CPU_SET).to_string()
     } else {
         format!(
-            "a Linux cpu list such as 0-3,8,10-11 without duplicates, of usable CPUs only \
-             (usable CPUs: {})",
+            "{}, of usable CPUs only (usable CPUs: {})",
+            form_of(CPU_SET),
             format_cpu_list(&mask)
         )
     };
@@ -261,13 +245,16 @@ pub(crate) fn load(
             )))
         }
     });
-    let shutdown_timeout = l.var(SHUTDOWN_TIMEOUT, secs(30), DURATION, |t| duration(t, false));
-    let drain_grace = l.var(
-        DRAIN_GRACE,
-        Duration::ZERO,
-        "0 or a duration such as 500ms, 1s or 1m30s",
-        |t| duration(t, true),
-    );
+    let shutdown_timeout = l.var(SHUTDOWN_TIMEOUT, secs(30), form_of(SHUTDOWN_TIMEOUT), |t| {
+        duration(t, false)
+    });
+    // Unset: long enough for a load balancer polling /health every second or two to move away
+    // before idle keep-alive connections are closed, but never more than a quarter of the
+    // shutdown deadline, so a short SHUTDOWN_TIMEOUT needs no DRAIN_GRACE of its own.
+    let default_grace = DEFAULT_DRAIN_GRACE.min(shutdown_timeout / 4);
+    let drain_grace = l.var(DRAIN_GRACE, default_grace, form_of(DRAIN_GRACE), |t| {
+        duration(t, true)
+    });
 
     for (name, fix) in REFUSED {
         if l.value(name).is_some() {
@@ -301,6 +288,7 @@ pub(crate) fn load(
         auth_config,
         policy: None,
         log_level,
+        log_format,
         heartbeat,
         indirect_probe_k,
         suspicion_mult,

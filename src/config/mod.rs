@@ -13,6 +13,7 @@ mod loader;
 mod names;
 mod seeds;
 pub mod size;
+pub mod table;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -39,6 +40,23 @@ impl EvictionPolicy {
         match self {
             EvictionPolicy::Lru => "lru",
             EvictionPolicy::Clock => "clock",
+        }
+    }
+}
+
+/// Log line format (`HYPERCACHE_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn name(&self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
         }
     }
 }
@@ -84,6 +102,7 @@ pub struct Config {
     /// The validated policy file, set by [`Config::load_policy`].
     pub policy: Option<std::sync::Arc<crate::auth::policy::Policy>>,
     pub log_level: log::LevelFilter,
+    pub log_format: LogFormat,
     pub heartbeat: Duration,
     pub indirect_probe_k: usize,
     pub suspicion_mult: u32,
@@ -240,6 +259,7 @@ impl Config {
             opt(self.auth_token.as_ref().map(|_| "<redacted>".to_string())),
             opt(self.auth_config.clone()),
             level_name(self.log_level).to_string(),
+            self.log_format.name().to_string(),
             d(self.heartbeat),
             self.indirect_probe_k.to_string(),
             self.suspicion_mult.to_string(),
@@ -262,7 +282,7 @@ impl Config {
             d(self.shutdown_timeout),
             d(self.drain_grace),
         ];
-        names::VARS.iter().copied().zip(values).collect()
+        table::TABLE.iter().map(|r| r.name).zip(values).collect()
     }
 }
 
@@ -295,6 +315,7 @@ impl fmt::Debug for Config {
             .field("auth_token", &token)
             .field("auth_config", &self.auth_config)
             .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
             .field("heartbeat", &self.heartbeat)
             .field("indirect_probe_k", &self.indirect_probe_k)
             .field("suspicion_mult", &self.suspicion_mult)

@@ -1,8 +1,7 @@
 //! The names of ops.md §2.4 (the variable table) and §2.6 (refused Go variables).
 //!
 //! One constant per variable so a typo in a name is a compile error rather than a silently
-//! ignored setting, and one ordered list because the table order is part of the contract: errors
-//! are reported in it and `/config` lists `env` in it.
+//! ignored setting. The ordered table with defaults and forms is `table.rs`.
 
 pub(crate) const NODE_ID: &str = "HYPERCACHE_NODE_ID";
 pub(crate) const API_ADDR: &str = "HYPERCACHE_API_ADDR";
@@ -17,6 +16,7 @@ pub(crate) const EVICTION: &str = "HYPERCACHE_EVICTION";
 pub(crate) const AUTH_TOKEN: &str = "HYPERCACHE_AUTH_TOKEN";
 pub(crate) const AUTH_CONFIG: &str = "HYPERCACHE_AUTH_CONFIG";
 pub(crate) const LOG_LEVEL: &str = "HYPERCACHE_LOG_LEVEL";
+pub(crate) const LOG_FORMAT: &str = "HYPERCACHE_LOG_FORMAT";
 pub(crate) const HEARTBEAT: &str = "HYPERCACHE_HEARTBEAT";
 pub(crate) const INDIRECT_PROBE_K: &str = "HYPERCACHE_INDIRECT_PROBE_K";
 pub(crate) const SUSPICION_MULT: &str = "HYPERCACHE_SUSPICION_MULT";
@@ -39,51 +39,13 @@ pub(crate) const CPU_SET: &str = "HYPERCACHE_CPU_SET";
 pub(crate) const SHUTDOWN_TIMEOUT: &str = "HYPERCACHE_SHUTDOWN_TIMEOUT";
 pub(crate) const DRAIN_GRACE: &str = "HYPERCACHE_DRAIN_GRACE";
 
-/// The variables of ops.md §2.4, in table order.
-pub(crate) const VARS: [&str; 34] = [
-    NODE_ID,
-    API_ADDR,
-    MGMT_ADDR,
-    DIST_ADDR,
-    DIST_ADVERTISE,
-    SEEDS,
-    REPLICATION,
-    CAPACITY,
-    MAX_MEMORY,
-    EVICTION,
-    AUTH_TOKEN,
-    AUTH_CONFIG,
-    LOG_LEVEL,
-    HEARTBEAT,
-    INDIRECT_PROBE_K,
-    SUSPICION_MULT,
-    GOSSIP_INTERVAL,
-    HINT_TTL,
-    HINT_REPLAY,
-    HINT_MAX_PER_NODE,
-    HINT_MAX_BYTES,
-    REBALANCE_INTERVAL,
-    REBALANCE_BATCH,
-    ANTI_ENTROPY_INTERVAL,
-    TOMBSTONE_TTL,
-    WRITE_CONSISTENCY,
-    READ_CONSISTENCY,
-    MAX_BODY,
-    MAX_BATCH,
-    MAX_CONNS,
-    CORES,
-    CPU_SET,
-    SHUTDOWN_TIMEOUT,
-    DRAIN_GRACE,
-];
-
 const TLS_FIX: &str = "terminate TLS in a proxy in front of the client listener";
 const OIDC_FIX: &str =
     "validate OIDC tokens in a proxy in front of the client listener, or use HYPERCACHE_AUTH_TOKEN";
 
 /// ops.md §2.6: Go server variables that must stop start-up rather than be ignored, since
 /// ignoring them would serve plaintext or unauthenticated traffic to someone who asked for more.
-pub(crate) const REFUSED: [(&str, &str); 7] = [
+pub const REFUSED: [(&str, &str); 7] = [
     ("HYPERCACHE_API_TLS_CERT", TLS_FIX),
     ("HYPERCACHE_API_TLS_KEY", TLS_FIX),
     ("HYPERCACHE_API_TLS_CLIENT_CA", TLS_FIX),
@@ -99,14 +61,14 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_prefixed() {
-        let mut all: Vec<&str> = VARS.to_vec();
+        let mut all: Vec<&str> = super::super::table::TABLE.iter().map(|r| r.name).collect();
         all.extend(REFUSED.iter().map(|(n, _)| *n));
-        assert_eq!(all.len(), 41);
+        assert_eq!(all.len(), 42);
         for n in &all {
             assert!(n.starts_with("HYPERCACHE_"), "{n}");
         }
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), 41);
+        assert_eq!(all.len(), 42);
     }
 }

@@ -85,8 +85,24 @@ fn defaults() {
     );
     assert_eq!((c.cores, c.cpu_set.clone()), (3, vec![0, 1, 2, 3]));
     assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
-    assert_eq!(c.drain_grace, Duration::ZERO);
+    assert_eq!(c.drain_grace, Duration::from_secs(5));
+    assert_eq!(c.log_format, LogFormat::Text);
     assert!(c.unknown_vars.is_empty());
+}
+
+#[test]
+fn the_default_drain_grace_is_capped_by_a_short_shutdown_timeout() {
+    let c = ok(&[("HYPERCACHE_SHUTDOWN_TIMEOUT", "4s")]);
+    assert_eq!(c.drain_grace, Duration::from_secs(1));
+    let c = ok(&[("HYPERCACHE_DRAIN_GRACE", "0s")]);
+    assert_eq!(c.drain_grace, Duration::ZERO, "an explicit 0 is kept");
+    let c = ok(&[("HYPERCACHE_LOG_FORMAT", "JSON")]);
+    assert_eq!(c.log_format, LogFormat::Json);
+    let e = errs(&[("HYPERCACHE_LOG_FORMAT", "yaml")]);
+    assert!(
+        e[0].contains("HYPERCACHE_LOG_FORMAT=\"yaml\": expected text or json"),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! Tests of the whole loader, part 2: the cross-checks of ops.md §2.5, seeds, the CPU choice
 //! of §7.1, the advertised address and `/config`'s `env` view.
 
-use super::names::VARS;
 use super::tests::{errs_on, load_on, ok, one_err, CPUS4};
 
 #[test]
@@ -228,7 +227,8 @@ fn env_view_lists_every_variable_with_effective_values() {
     .clone();
     let env = c.env_view();
     let names: Vec<&str> = env.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, VARS);
+    let table: Vec<&str> = super::table::TABLE.iter().map(|r| r.name).collect();
+    assert_eq!(names, table);
     let get = |n: &str| env.iter().find(|(k, _)| *k == n).unwrap().1.clone();
     let want = [
         ("NODE_ID", "node-1"),
@@ -253,7 +253,7 @@ fn env_view_lists_every_variable_with_effective_values() {
         ("CORES", "2"),
         ("CPU_SET", "0,1"),
         ("SHUTDOWN_TIMEOUT", "30s"),
-        ("DRAIN_GRACE", "0s"),
+        ("DRAIN_GRACE", "5s"),
     ];
     for (short, value) in want {
         assert_eq!(get(&format!("HYPERCACHE_{short}")), value, "{short}");

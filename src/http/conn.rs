@@ -44,6 +44,12 @@ pub trait Service {
     /// Metrics family of a request (route family index); cheap path match.
     fn family(&self, head: &Head<'_>) -> usize;
 
+    /// True when every response should close its connection (the client listener while the
+    /// node drains). Read once per request: one atomic load.
+    fn closing(&self) -> bool {
+        false
+    }
+
     /// The listener's identity gate (client and management listeners).
     /// When authenticating a request needs slow work first (bcrypt), the
     /// loop awaits the gate's `settle` before `prepare`, so `prepare` itself
@@ -265,7 +271,7 @@ async fn handle_one<S: Service>(
         };
         let t0 = *started.get_or_insert_with(Instant::now);
         let family = svc.family(&head);
-        let keep_alive = head.keep_alive && !stop.is_set();
+        let keep_alive = head.keep_alive && !stop.is_set() && !svc.closing();
         let normal_conn = if !keep_alive {
             ConnHeader::Close
         } else if head.echo_keep_alive {

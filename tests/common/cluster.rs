@@ -132,6 +132,8 @@ fn base_env(
         ),
         ("HYPERCACHE_SEEDS".into(), seeds.into()),
         ("HYPERCACHE_AUTH_TOKEN".into(), TOKEN.into()),
+        // No load balancer in front of test clusters: stops need no grace.
+        ("HYPERCACHE_DRAIN_GRACE".into(), "0s".into()),
         ("HYPERCACHE_HEARTBEAT".into(), format!("{T_MS}ms")),
         ("HYPERCACHE_GOSSIP_INTERVAL".into(), format!("{G_MS}ms")),
         (
