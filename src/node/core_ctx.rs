@@ -245,80 +245,6 @@ impl CoreCtx {
                     .map(|(idx, hash, key, entry)| (idx, self.apply(hash, &key, &entry, repair)))
                     .collect(),
             ),
-            Op::AeDigests { ring, peer } => {
-                let now = now_ms();
-                let me = self.node.node_id();
-                let shard = self.shard.borrow();
-                let mut buf = Vec::new();
-                let mut out = Vec::new();
-                let mut both = |h: u64| {
-                    ring.owners_into(h, &mut buf);
-                    let mut a = false;
-                    let mut b = false;
-                    for &i in buf.iter() {
-                        a |= ring.member(i) == me;
-                        b |= ring.member(i) == peer;
-                    }
-                    a && b
-                };
-                shard.for_each_live(now, |h, k, it| {
-                    if both(h) {
-                        out.push(crate::dist::ae::Digest {
-                            key: String::from_utf8_lossy(k).into_owned(),
-                            version: it.version,
-                            origin: it.origin.to_string(),
-                            deleted: false,
-                        });
-                    }
-                });
-                shard.for_each_tombstone(now, |h, k, v, o, _| {
-                    if both(h) {
-                        out.push(crate::dist::ae::Digest {
-                            key: String::from_utf8_lossy(k).into_owned(),
-                            version: v,
-                            origin: o.to_string(),
-                            deleted: true,
-                        });
-                    }
-                });
-                Reply::Digests(out)
-            }
-            Op::Keys {
-                ring,
-                pattern,
-                skip,
-                limit,
-            } => {
-                let me = self.node.node_id();
-                let mut buf = Vec::new();
-                let (mut seen, mut page, mut more) = (0usize, Vec::new(), false);
-                self.shard.borrow().for_each_live(now_ms(), |h, k, _| {
-                    if more {
-                        return;
-                    }
-                    let Ok(key) = std::str::from_utf8(k) else {
-                        return;
-                    };
-                    if !pattern.matches(key) {
-                        return;
-                    }
-                    ring.owners_into(h, &mut buf);
-                    if !buf.iter().any(|&i| ring.member(i) == me) {
-                        return;
-                    }
-                    seen += 1;
-                    if seen <= skip {
-                        return;
-                    }
-                    if page.len() == limit {
-                        more = true;
-                        return;
-                    }
-                    page.push(key.to_string());
-                });
-                Reply::KeyPage(page, more)
-            }
-            Op::ScanKeys => Reply::KeyList(self.shard.borrow().keys(now_ms())),
             Op::DropIfSame(items) => {
                 let now = now_ms();
                 let mut shard = self.shard.borrow_mut();
@@ -327,14 +253,6 @@ impl CoreCtx {
                     .filter(|(h, k, v, o)| shard.remove_if_same(*h, k, *v, o, now))
                     .count();
                 Reply::Count(n as u64)
-            }
-            Op::MerkleEntries => {
-                let now = now_ms();
-                let shard = self.shard.borrow();
-                let mut v = Vec::with_capacity(shard.len());
-                shard.for_each_live(now, |_, k, i| v.push((k.to_vec(), i.version)));
-                shard.for_each_tombstone(now, |_, k, ver, _, _| v.push((k.to_vec(), ver)));
-                Reply::Entries(v)
             }
             Op::RingUpdate(ring) => {
                 *self.ring.borrow_mut() = ring;
@@ -365,6 +283,9 @@ impl CoreCtx {
             Op::Connections => Reply::Count(self.metrics.connections.get()),
             Op::Replicate(_) | Op::RemoteRead(_) => {
                 unreachable!("cluster jobs go to the control core")
+            }
+            Op::AeDigests { .. } | Op::Keys { .. } | Op::ScanKeys | Op::MerkleEntries => {
+                unreachable!("scans run in node::scan, in the background queue")
             }
         }
     }

@@ -5,6 +5,7 @@
 //! path reads one atomic flag (draining) on writes only.
 
 pub mod core_ctx;
+pub mod scan;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

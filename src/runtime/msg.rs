@@ -252,11 +252,11 @@ pub enum Op {
         peer: String,
     },
     /// `/internal/keys`: live item keys this node owns under `ring` that match
-    /// `pattern`, skipping the first `skip` matches, at most `limit`.
+    /// `pattern`, from slab slot `from` on, at most `limit`.
     Keys {
         ring: Arc<Ring>,
         pattern: crate::dist::glob::Pattern,
-        skip: usize,
+        from: usize,
         limit: usize,
     },
     /// Every key held, live items and tombstones (rebalance scan).
@@ -306,7 +306,8 @@ pub enum Reply {
     KeyList(Vec<(u64, Vec<u8>)>),
     Digests(Vec<crate::dist::ae::Digest>),
     /// A page of keys and whether more matches follow.
-    KeyPage(Vec<String>, bool),
+    /// A page of keys and the slot the next page starts at (None: this core is done).
+    KeyPage(Vec<String>, Option<usize>),
     Count(u64),
 }
 

@@ -17,7 +17,7 @@ use crate::api::ClientService;
 use crate::config::EvictionPolicy;
 use crate::dist::ring::Ring;
 use crate::metrics::{bump, CoreMetrics};
-use crate::node::{now_ms, CoreCtx, NodeShared};
+use crate::node::{now_ms, scan, CoreCtx, NodeShared};
 use crate::runtime::accept::accept_loop;
 use crate::runtime::dispatch::{Dispatcher, Handled, PeerMap};
 use crate::runtime::msg::{Msg, Op};
@@ -90,7 +90,16 @@ pub(super) async fn data_core(
     let handler_ctx = ctx.clone();
     ctx.dispatch.spawn_receivers(
         receivers,
-        Rc::new(move |op: Op| Handled::Now(handler_ctx.execute(op))),
+        Rc::new(move |op: Op| {
+            if scan::is_scan(&op) {
+                // Long scans run in the background queue, in slices (node::scan).
+                let task = glommio::spawn_local_into(scan::scan(handler_ctx.clone(), op), bg_tq)
+                    .expect("spawn scan");
+                Handled::Later(Box::pin(task))
+            } else {
+                Handled::Now(handler_ctx.execute(op))
+            }
+        }),
         mesh_tq,
     );
     warm_timer();

@@ -37,6 +37,9 @@
 //!   [`Shard::expire_step`], a bounded sweep from a rotating cursor over slab slots then
 //!   tombstones, which the runtime calls from a low-priority task. A full pass over `n` slots and
 //!   tombstones takes `ceil(n / max_visits)` calls; slab slots never exceed the peak item count.
+//! * **Scans** (`scan.rs`): bounded steps over items (by slab slot) and tombstones (downward),
+//!   each returning where the next resumes, so the runtime's scans yield between steps and a
+//!   paged key listing resumes in O(1).
 //! * **Tombstones** (`tombstone.rs`): kept while `now - deleted_at < tombstone_ttl_ms`, purged lazily
 //!   on access and by the sweep; never counted toward the limits, never evicted.
 //! * **Origins** (`origin.rs`): node ids are interned per shard, so an entry stores a `u16`.
@@ -47,6 +50,7 @@ mod expiry;
 mod hlc;
 mod origin;
 mod policy;
+mod scan;
 mod shard;
 mod slab;
 mod tombstone;
@@ -57,6 +61,7 @@ mod tests;
 
 pub use hlc::{Hlc, MAX_CLOCK_AHEAD_MS};
 pub use policy::Policy;
+pub use scan::Resume;
 pub use shard::Shard;
 pub use types::{
     ApplyResult, Incoming, Item, Lookup, ShardLimits, ShardStats, TombstoneInfo, ENTRY_OVERHEAD,

@@ -30,7 +30,8 @@ impl DistService {
     }
 
     /// `GET /internal/keys?cursor=C&limit=L&q=Q` (cluster.md §12.3). The
-    /// cursor is `<core>.<matches skipped on that core>`.
+    /// cursor is `<core>.<slab slot the page starts at>`, so a page resumes in
+    /// O(page) however deep into the shard it is.
     pub(super) async fn keys(&self, query: &[u8], r: &mut Responder<'_>) {
         let param = |n: &[u8]| {
             query_param(query, n)
@@ -44,7 +45,7 @@ impl DistService {
                 Err(_) => return bad(r, "invalid limit: must be a non-negative integer"),
             },
         };
-        let (mut core, mut skip) = match param(b"cursor").as_deref() {
+        let (mut core, mut from) = match param(b"cursor").as_deref() {
             None | Some("") => (0usize, 0usize),
             Some(c) => match c
                 .split_once('.')
@@ -66,20 +67,19 @@ impl DistService {
             let op = Op::Keys {
                 ring: ring.clone(),
                 pattern: pattern.clone(),
-                skip,
+                from,
                 limit: want,
             };
-            let Reply::KeyPage(page, more) = self.ctl.dispatch.call(core, op).await else {
+            let Reply::KeyPage(page, resume) = self.ctl.dispatch.call(core, op).await else {
                 break;
             };
-            let got = page.len();
             keys.extend(page);
-            if more {
-                next = format!("{core}.{}", skip + got);
+            if let Some(slot) = resume {
+                next = format!("{core}.{slot}");
                 break;
             }
             core += 1;
-            skip = 0;
+            from = 0;
             if keys.len() == limit {
                 if core < self.ctl.cores {
                     next = format!("{core}.0");

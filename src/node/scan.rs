@@ -1,0 +1,155 @@
+//! The scans a data core runs for the control core: `/internal/keys` pages, `/internal/merkle`
+//! entries, anti-entropy digests and the rebalance key list.
+//!
+//! They run as tasks in the core's background queue (50 shares against the client queue's
+//! 1000), in slices of [`SCAN_SLICE`] slots ([`Shard::scan_items_step`]) with a yield point
+//! between slices, so a scan over millions of keys delays the GETs on its core by at most one
+//! slice. The shard is borrowed only inside a slice, never across the yield.
+//!
+//! [`Shard::scan_items_step`]: crate::store::Shard::scan_items_step
+
+use std::rc::Rc;
+
+use super::{now_ms, CoreCtx};
+use crate::dist::ae::Digest;
+use crate::runtime::msg::{Op, Reply};
+use crate::store::{Item, Resume};
+
+/// Slots (or tombstones) visited between yield points: about 50-100 µs of work.
+pub const SCAN_SLICE: usize = 1024;
+
+/// Whether `op` is a scan, run by [`scan`] in the background queue rather than by
+/// [`CoreCtx::execute`].
+pub fn is_scan(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::AeDigests { .. } | Op::Keys { .. } | Op::ScanKeys | Op::MerkleEntries
+    )
+}
+
+/// Runs a scan op (see [`is_scan`]) to completion, yielding between slices.
+pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
+    match op {
+        Op::AeDigests { ring, peer } => {
+            let me = ctx.node.node_id().to_string();
+            let mut buf = Vec::new();
+            // Owned by both this node and the peer under the exchange's ring (cluster.md §10).
+            let mut both = |h: u64| {
+                ring.owners_into(h, &mut buf);
+                let mine = buf.iter().any(|&i| ring.member(i) == me);
+                mine && buf.iter().any(|&i| ring.member(i) == peer)
+            };
+            let digest = |k: &[u8], version, origin: &str, deleted| Digest {
+                key: String::from_utf8_lossy(k).into_owned(),
+                version,
+                origin: origin.to_string(),
+                deleted,
+            };
+            let mut out = Vec::new();
+            each_item(&ctx, |h, k, it| {
+                if both(h) {
+                    out.push(digest(k, it.version, it.origin, false));
+                }
+            })
+            .await;
+            each_tombstone(&ctx, |h, k, v, o| {
+                if both(h) {
+                    out.push(digest(k, v, o, true));
+                }
+            })
+            .await;
+            Reply::Digests(out)
+        }
+        Op::Keys {
+            ring,
+            pattern,
+            from,
+            limit,
+        } => {
+            let me = ctx.node.node_id().to_string();
+            let mut buf = Vec::new();
+            let (mut page, mut at) = (Vec::new(), from);
+            loop {
+                let mut full = false;
+                let step =
+                    ctx.shard
+                        .borrow()
+                        .scan_items_step(at, SCAN_SLICE, now_ms(), |h, k, _| {
+                            let Ok(key) = std::str::from_utf8(k) else {
+                                return true;
+                            };
+                            if !pattern.matches(key) {
+                                return true;
+                            }
+                            ring.owners_into(h, &mut buf);
+                            if !buf.iter().any(|&i| ring.member(i) == me) {
+                                return true;
+                            }
+                            if page.len() == limit {
+                                // One more match exists: the next page starts at it.
+                                full = true;
+                                return false;
+                            }
+                            page.push(key.to_string());
+                            true
+                        });
+                match step {
+                    Resume::At(n) if full => return Reply::KeyPage(page, Some(n)),
+                    Resume::At(n) => at = n,
+                    Resume::Done => return Reply::KeyPage(page, None),
+                }
+                glommio::yield_if_needed().await;
+            }
+        }
+        Op::ScanKeys => {
+            let mut out = Vec::new();
+            each_item(&ctx, |h, k, _| out.push((h, k.to_vec()))).await;
+            each_tombstone(&ctx, |h, k, _, _| out.push((h, k.to_vec()))).await;
+            Reply::KeyList(out)
+        }
+        Op::MerkleEntries => {
+            let mut v = Vec::new();
+            each_item(&ctx, |_, k, i| v.push((k.to_vec(), i.version))).await;
+            each_tombstone(&ctx, |_, k, ver, _| v.push((k.to_vec(), ver))).await;
+            Reply::Entries(v)
+        }
+        _ => unreachable!("not a scan op"),
+    }
+}
+
+/// Every live item, a slice at a time: `f(hash, key, item)`.
+async fn each_item(ctx: &CoreCtx, mut f: impl FnMut(u64, &[u8], Item<'_>)) {
+    let mut at = 0;
+    loop {
+        let step = ctx
+            .shard
+            .borrow()
+            .scan_items_step(at, SCAN_SLICE, now_ms(), |h, k, i| {
+                f(h, k, i);
+                true
+            });
+        match step {
+            Resume::At(n) => at = n,
+            Resume::Done => return,
+        }
+        glommio::yield_if_needed().await;
+    }
+}
+
+/// Every tombstone within its TTL, a slice at a time: `f(hash, key, version, origin)`.
+async fn each_tombstone(ctx: &CoreCtx, mut f: impl FnMut(u64, &[u8], u64, &str)) {
+    let mut below = usize::MAX;
+    loop {
+        let step = ctx.shard.borrow().scan_tombstones_step(
+            below,
+            SCAN_SLICE,
+            now_ms(),
+            |h, k, v, o, _| f(h, k, v, o),
+        );
+        match step {
+            Resume::At(n) => below = n,
+            Resume::Done => return,
+        }
+        glommio::yield_if_needed().await;
+    }
+}
