@@ -1,4 +1,6 @@
-//! Anti-entropy exchange (cluster.md §10), driven by the control core.
+//! Anti-entropy exchange (cluster.md §10): the driver. The decisions (next
+//! peer, differing leaves, what to pull and push) are the pure core in
+//! `reconcile.rs`; this file fetches, applies and sends.
 //!
 //! Every I the node compares, with one alive ring peer at a time (shuffled
 //! round robin), the tree over the keys both of them own; differing leaves
@@ -6,20 +8,20 @@
 //! (reason `ae`). Right after joining, a node runs one exchange with every
 //! alive ring peer (catch-up of a restarted, empty node).
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::reconcile::{differing_leaves, plan, Plan, Schedule};
 use super::replicate::Ack;
 use super::ControlCtx;
-use crate::dist::ae::{self, Digest, LEAVES};
+use crate::dist::ae::{self, Digest};
 use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
 use crate::dist::hash::xxhash64;
 use crate::dist::membership::State;
 use crate::dist::wire::{self, BatchGetReq, BatchGetResp};
 use crate::metrics::dist::idx;
 use crate::node::{now_ms, shard_for};
-use crate::runtime::msg::{newer, Entry, KeyRef, Op, Reply};
+use crate::runtime::msg::{Entry, KeyRef, Op, Reply};
 
 #[derive(serde::Deserialize)]
 struct LeavesResp {
@@ -85,27 +87,21 @@ impl ControlCtx {
         for (id, addr) in self.alive_ring_peers() {
             self.run_exchange(&id, &addr).await;
         }
-        let mut order: Vec<String> = Vec::new();
-        let rng = fastrand::Rng::with_seed(now_ms());
+        let mut schedule = Schedule::new(now_ms());
         while !self.stop.is_set() {
             self.stop.race(glommio::timer::sleep(period)).await;
             if self.stop.is_set() {
                 return;
             }
             self.dist.add(idx("AutoSyncLoops"), 1);
-            if order.is_empty() {
-                order = self
-                    .alive_ring_peers()
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect();
-                // A new order every pass.
-                rng.shuffle(&mut order);
-            }
-            let Some(peer) = order.pop() else { continue };
-            if self.state_of(&peer) != Some(State::Alive) {
+            let alive: Vec<String> = self
+                .alive_ring_peers()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            let Some(peer) = schedule.next(&alive) else {
                 continue;
-            }
+            };
             let Some(addr) = self.address_of(&peer) else {
                 continue;
             };
@@ -174,17 +170,12 @@ impl ControlCtx {
         if lr.equal {
             return Ok(Some(true));
         }
-        if lr.leaves.len() != LEAVES {
-            return Err("leaves: wrong count".into());
-        }
-        let diff: Vec<usize> = (0..LEAVES)
-            .filter(|&i| u64::from_str_radix(&lr.leaves[i], 16).ok() != Some(leaves[i]))
-            .collect();
+        let diff = differing_leaves(&leaves, &lr.leaves)?;
         self.dist
             .set(idx("MerkleDiffNanos"), t.elapsed().as_nanos() as u64);
         let t = Instant::now();
         // Their entries in the differing leaves.
-        let mut theirs: HashMap<String, Digest> = HashMap::new();
+        let mut theirs: Vec<Digest> = Vec::new();
         for chunk in diff.chunks(64) {
             let body =
                 serde_json::to_vec(&serde_json::json!({"peer": me, "ring": fp, "leaves": chunk}))
@@ -206,27 +197,9 @@ impl ControlCtx {
                 return Err(format!("digests answered {}", r.status));
             }
             let d: DigestsResp = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
-            theirs.extend(d.entries.into_iter().map(|e| (e.key.clone(), e)));
+            theirs.extend(d.entries);
         }
-        let in_diff = |k: &str| {
-            diff.binary_search(&ae::leaf_of(xxhash64(k.as_bytes(), 0)))
-                .is_ok()
-        };
-        let mut pull = Vec::new();
-        let mut push = Vec::new();
-        for d in mine.iter().filter(|d| in_diff(&d.key)) {
-            match theirs.remove(&d.key) {
-                None => push.push(d.key.clone()),
-                Some(t) if newer(t.version, &t.origin, d.version, &d.origin) => {
-                    pull.push(d.key.clone())
-                }
-                Some(t) if newer(d.version, &d.origin, t.version, &t.origin) => {
-                    push.push(d.key.clone())
-                }
-                Some(_) => {}
-            }
-        }
-        pull.extend(theirs.into_keys());
+        let Plan { pull, push } = plan(&mine, theirs, &diff);
         self.ae_pull(peer, addr, pull).await?;
         self.ae_push(peer, addr, push).await;
         self.dist

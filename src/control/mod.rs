@@ -7,10 +7,12 @@
 pub mod ae;
 pub mod cluster;
 pub mod hints;
+pub mod moves;
 pub mod outbox;
 pub mod quorum;
 pub mod read;
 pub mod rebalance;
+pub mod reconcile;
 pub mod replay;
 pub mod replicate;
 pub mod resolve;
@@ -41,7 +43,7 @@ pub struct ControlCtx {
     /// Writes waiting to be sent to each owner (coalesced fan-out).
     pub outbox: RefCell<outbox::Outbox>,
     /// Rebalance progress (cluster.md §9).
-    pub rebalance: RefCell<rebalance::RebalanceState>,
+    pub rebalance: RefCell<moves::Rebalance>,
     /// Hinted handoff queues (cluster.md §8) and the targets being replayed.
     pub hints: RefCell<hints::HintQueues>,
     pub replaying: RefCell<std::collections::HashSet<String>>,
