@@ -132,6 +132,7 @@ pub fn settled(w: &World) -> Result<(), String> {
         }
     }
     check_order(w)?;
+    owners_agree(&nodes)?;
     for (i, nd) in nodes.iter().enumerate() {
         for (k, e) in &nd.store {
             if let Entry::Item { value, .. } = e {
@@ -142,6 +143,37 @@ pub fn settled(w: &World) -> Result<(), String> {
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// cluster.md §13: once settled, every owner of a key holds the same entry (anti-entropy and
+/// rebalance repaired what writes, hints and crashes left behind).
+fn owners_agree(nodes: &[&crate::node::Node]) -> Result<(), String> {
+    use hypercache::dist::hash::xxhash64;
+    let ring = &nodes[0].ring;
+    let index: std::collections::HashMap<String, usize> =
+        nodes.iter().enumerate().map(|(i, _)| (id(i), i)).collect();
+    let keys: std::collections::BTreeSet<&String> =
+        nodes.iter().flat_map(|nd| nd.store.keys()).collect();
+    let mut buf = Vec::new();
+    for k in keys {
+        ring.owners_into(xxhash64(k.as_bytes(), 0), &mut buf);
+        let held: Vec<(String, Option<&Entry>)> = buf
+            .iter()
+            .map(|&o| {
+                let owner = ring.member(o).to_string();
+                let e = nodes[index[&owner]].store.get(k);
+                (owner, e)
+            })
+            .collect();
+        if held.windows(2).any(|p| p[0].1 != p[1].1) {
+            let show: Vec<_> = held
+                .iter()
+                .map(|(o, e)| (o, e.map(|e| (e.version(), e.origin().to_string()))))
+                .collect();
+            return Err(format!("owners of {k} disagree after settling: {show:?}"));
         }
     }
     Ok(())

@@ -369,7 +369,10 @@ impl World {
 fn approx_size(m: &Msg) -> u64 {
     match m {
         Msg::Gossip { table } | Msg::GossipAnswer { table, .. } => 80 * table.len() as u64,
-        Msg::Set { key, .. } => 120 + key.len() as u64,
+        Msg::Set { key, .. } | Msg::RbPush { key, .. } => 120 + key.len() as u64,
+        Msg::AeLeaves { leaves } => 17 * leaves.len() as u64 + 32,
+        Msg::AeDigestsAnswer { entries, .. } => 32 + 60 * entries.len() as u64,
+        Msg::AeEntries { items } => 32 + 120 * items.len() as u64,
         _ => 32,
     }
 }

@@ -1,16 +1,22 @@
-//! One simulated node: the real membership state machine, the real write quorum tracker and
-//! the real hint queues, around a last-write-wins map standing in for the shard (the shard has
+//! One simulated node: the real membership state machine, the real write quorum tracker, the
+//! real hint queues and the real rebalance and anti-entropy cores (`repair.rs`), around a last-write-wins map standing in for the shard (the shard has
 //! its own model test). Handlers take `now` and a message and return what to send and which
 //! timers to set; the world delivers them.
 
 use std::collections::{BTreeMap, HashMap};
 
+mod repair;
 mod writes;
+
+use std::sync::Arc;
 
 use hypercache::config::Consistency;
 use hypercache::control::hints::HintQueues;
+use hypercache::control::moves::Rebalance;
 use hypercache::control::quorum::{after_round, After, Quorum};
+use hypercache::control::reconcile::Schedule;
 use hypercache::control::replicate::Ack;
+use hypercache::dist::ae::Digest;
 use hypercache::dist::hash::xxhash64;
 use hypercache::dist::membership::{Effect, Entry as Member, Membership, ProbeOutcome, Timers};
 use hypercache::dist::ring::Ring;
@@ -67,6 +73,44 @@ pub enum Msg {
         write: u64,
         ack: AckKind,
     },
+    /// Anti-entropy: the initiator's ring and the root over the pair set.
+    AeRoot {
+        ring: Vec<String>,
+        root: u64,
+    },
+    /// The responder's leaf hashes (the roots differed).
+    AeLeaves {
+        leaves: Vec<String>,
+    },
+    /// The leaves that differ: send your entries of these.
+    AeDigests {
+        leaves: Vec<usize>,
+    },
+    AeDigestsAnswer {
+        leaves: Vec<usize>,
+        entries: Vec<Digest>,
+    },
+    AePull {
+        keys: Vec<String>,
+    },
+    AeEntries {
+        items: Vec<(String, Entry)>,
+    },
+    RbPush {
+        round: u64,
+        idx: usize,
+        key: String,
+        entry: Entry,
+    },
+    RbAck {
+        round: u64,
+        idx: usize,
+    },
+}
+
+/// The address of a member id, as the membership table knows it.
+pub fn addr_of_id(m: &Membership, id: &str) -> Option<String> {
+    m.address_of(id).map(str::to_string)
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +130,9 @@ pub enum Timer {
     /// A relay's own probe for another node's PingReq.
     RelayProbeTimeout(u64),
     WriteTimeout(u64),
+    AntiEntropy,
+    Rebalance,
+    RebalanceTimeout(u64),
 }
 
 /// What a handler asks the world to do.
@@ -143,7 +190,10 @@ pub struct Node {
     next_id: u64,
     joined: bool,
     seeds: Vec<usize>,
-    pub ring: Ring,
+    pub ring: Arc<Ring>,
+    ae_schedule: Schedule,
+    rebalance: Rebalance,
+    round: Option<repair::Round>,
 }
 
 impl Node {
@@ -155,7 +205,7 @@ impl Node {
             seed_list.iter().map(|&j| (Some(id(j)), addr(j))).collect();
         let wall = (now as i64 + offset_ms).max(1) as u64;
         let membership = Membership::new(&id(idx), &addr(idx), wall, TIMERS, &seeds, seed);
-        let ring = Ring::new(&membership.ring_members(), RF);
+        let ring = Arc::new(Ring::new(&membership.ring_members(), RF));
         let mut node = Node {
             idx,
             membership,
@@ -169,7 +219,10 @@ impl Node {
             next_id: 1,
             joined: false,
             seeds: seed_list,
+            rebalance: Rebalance::new(ring.clone()),
             ring,
+            ae_schedule: Schedule::new(seed ^ 0xae),
+            round: None,
         };
         let mut out = Out::default();
         node.join(&mut out);
@@ -177,6 +230,8 @@ impl Node {
         out.timers.push((TIMERS.gossip_ms, Timer::Gossip));
         out.timers.push((100, Timer::Tick));
         out.timers.push((200, Timer::HintReplay));
+        out.timers.push((repair::AE_MS, Timer::AntiEntropy));
+        out.timers.push((repair::REBALANCE_MS, Timer::Rebalance));
         (node, out)
     }
 
@@ -206,9 +261,17 @@ impl Node {
         for e in fx {
             match e {
                 Effect::RingChanged => {
-                    self.ring = Ring::new(&self.membership.ring_members(), RF);
+                    self.ring = Arc::new(Ring::new(&self.membership.ring_members(), RF));
+                    self.rebalance.ring_changed();
                 }
-                Effect::TableChanged => {}
+                Effect::TableChanged => {
+                    let table = self.membership.table();
+                    let me = id(self.idx);
+                    self.rebalance.note_incarnations(
+                        &me,
+                        table.iter().map(|m| (m.id.as_str(), m.incarnation)),
+                    );
+                }
                 Effect::GossipTo(addrs) => {
                     let table = self.membership.table();
                     for a in addrs {
@@ -322,6 +385,9 @@ impl Node {
                 self.finish_write(w, now, out);
                 self.hint_unanswered(w, now);
             }
+            Timer::AntiEntropy => self.ae_tick(out),
+            Timer::Rebalance => self.rebalance_tick(out),
+            Timer::RebalanceTimeout(r) => self.rebalance_timeout(r),
         }
     }
 
@@ -398,6 +464,19 @@ impl Node {
                 out.send.push((from.into(), Msg::SetAnswer { write, ack }));
             }
             Msg::SetAnswer { write, ack } => self.write_answer(write, from, ack, now, out),
+            Msg::RbPush {
+                round,
+                idx,
+                key,
+                entry,
+            } => self.rebalance_push(from, round, idx, key, entry, out),
+            Msg::RbAck { round, idx } => self.rebalance_ack(round, idx),
+            m @ (Msg::AeRoot { .. }
+            | Msg::AeLeaves { .. }
+            | Msg::AeDigests { .. }
+            | Msg::AeDigestsAnswer { .. }
+            | Msg::AePull { .. }
+            | Msg::AeEntries { .. }) => self.ae_receive(from, m, out),
         }
     }
 }
