@@ -6,9 +6,10 @@
 //! ## Threads
 //!
 //! ```text
-//!  main thread ── parses env into Config (and the policy file), binds every
-//!                 listener, starts the executors, then waits for
-//!                 SIGTERM/SIGINT (sigwait; SIGHUP is logged and ignored).
+//!  main thread ── runs the operator commands (--help, --version,
+//!                 check-config) or parses env into Config (and the policy
+//!                 file), binds every listener, starts the executors, then
+//!                 waits for SIGTERM/SIGINT (sigwait; SIGHUP is logged).
 //!
 //!  data core 0 (CPU c0)        data core 1 (CPU c1)  ...   control core (CPU cN or shared)
 //!  ┌─────────────────────┐    ┌─────────────────────┐      ┌──────────────────────────┐
@@ -64,8 +65,10 @@
 //! 4. On a single-node ring none of this happens: step 2 is the whole write.
 //!
 //! ## Modules
-//! - [`config`]: `HYPERCACHE_*` variables → validated [`config::Config`].
-//! - [`runtime`]: pre-flight checks, sockets, mesh dispatch, accept loops.
+//! - [`config`]: `HYPERCACHE_*` variables → validated [`config::Config`];
+//!   `table.rs` is the variable table that `--help` prints.
+//! - [`runtime`]: pre-flight checks, sockets, mesh dispatch, accept loops,
+//!   the logger (text or JSON).
 //! - [`http`]: parser, chunked decoder, response writer, connection loop, the
 //!   refusals every listener shares (`answers`).
 //! - [`auth`]: who may call what (security.md): the policy file, pure
@@ -78,17 +81,21 @@
 //!   table in `mod.rs`; `writes`, `reads`, `scans`), Merkle summary.
 //! - [`control`]: the control core: membership driver, replication (pure
 //!   [`control::quorum`]), remote reads (pure [`control::resolve`]), hints
-//!   (pure [`control::hints`]) and replay, rebalance, anti-entropy.
-//! - [`store`]: the core-local shard (entries, TTL, eviction, tombstones).
+//!   (pure [`control::hints`]) and replay, rebalance (pure
+//!   [`control::moves`]), anti-entropy (pure [`control::reconcile`]).
+//! - [`store`]: the core-local shard (entries, TTL, eviction, tombstones,
+//!   bounded scan steps).
 //! - [`metrics`]: per-core counters, histograms, Prometheus text.
-//! - [`node`]: node-wide flags and the per-core context.
+//! - [`node`]: node-wide flags, the per-core context, and the scans a data
+//!   core runs in its background queue (`scan.rs`).
 //! - [`server`]: start-up (`mod.rs`), the data core and the control core
 //!   (`data_core.rs`, `control_core.rs`: task queues, listeners, loops) and
 //!   the shutdown order.
 //!
-//! `tests/sim/` runs the pure membership, quorum and hint cores of five nodes
-//! in a seeded single-threaded world (loss, duplication, reordering,
-//! partitions, crashes, pauses, clock offsets) and checks cluster.md §13.
+//! `tests/sim/` runs the pure membership, quorum, hint, rebalance and
+//! anti-entropy cores of five nodes in a seeded single-threaded world (loss,
+//! duplication, reordering, partitions, crashes, pauses, clock offsets) and
+//! checks cluster.md §13.
 
 pub mod api;
 pub mod auth;

@@ -34,7 +34,10 @@ fn gets_stay_fast_while_a_million_key_scan_runs() {
             if i > 0 {
                 body.push(',');
             }
-            body.push_str(&format!("{{\"key\":\"k{:07}\",\"value\":\"v\"}}", b * BATCH + i));
+            body.push_str(&format!(
+                "{{\"key\":\"k{:07}\",\"value\":\"v\"}}",
+                b * BATCH + i
+            ));
         }
         body.push_str("]}");
         let r = c.post("/v1/cache/batch/put", body.as_bytes());
@@ -63,7 +66,12 @@ fn gets_stay_fast_while_a_million_key_scan_runs() {
     let mut i = 0usize;
     while scanning.load(Ordering::Acquire) {
         let t = Instant::now();
-        let r = conn.request("GET", &format!("/v1/cache/k{:07}", i * 7919 % KEYS), &[], None);
+        let r = conn.request(
+            "GET",
+            &format!("/v1/cache/k{:07}", i * 7919 % KEYS),
+            &[],
+            None,
+        );
         let took = t.elapsed();
         assert_eq!(r.status, 200);
         worst = worst.max(took);
