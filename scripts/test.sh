@@ -23,6 +23,8 @@ if [[ ${OBSERVABILITY:-1} != 0 ]] && { [[ $(id -u) == 0 ]] || command -v promtoo
 else
 	echo "== not root and no promtool, or OBSERVABILITY=0: skipping scripts/observability-test.sh"
 fi
+echo "== runbook scenarios (scripts/runbook/run-all.sh; split brain and io_uring-refused need root)"
+scripts/runbook/run-all.sh
 # The fault suite needs root (network namespaces); FAULTS=0 skips it.
 if [[ ${FAULTS:-1} != 0 && $(id -u) == 0 ]]; then
 	echo "== fault suite (scripts/faults.sh)"

@@ -38,7 +38,7 @@ fn suite(cores: usize) {
         ("batch_many_keys_in_order", batch_many_keys_in_order),
         ("owners_route", owners_route),
         ("healthz_and_openapi", healthz_and_openapi),
-        ("planned_routes", planned_routes),
+        ("key_browser", key_browser),
         ("ttl_expiry", ttl_expiry),
     ];
     let mut failed = Vec::new();
@@ -1181,20 +1181,92 @@ fn healthz_and_openapi(c: &Client) {
     );
 }
 
-fn planned_routes(c: &Client) {
-    for (m, p) in [
-        ("GET", "/v1/cache/keys"),
-        ("GET", "/v1/cache/keys?q=a*&limit=5"),
-    ] {
-        let r = c.request(m, p, &[], None);
-        assert_eq!(
-            assert_error(&r, 404, "NOT_FOUND"),
-            "not available in this version",
-            "{m} {p}"
-        );
+/// api.md §10.1 on one node: prefix, glob, paging, clamps, the exact 400s, HEAD, and deleted or
+/// expired keys never listed.
+fn key_browser(c: &Client) {
+    for i in 0..12 {
+        assert_eq!(c.put(&format!("/v1/cache/kb-{i:02}"), b"v").status, 200);
     }
-    let h = c.head("/v1/cache/keys");
-    assert_eq!((h.status, h.body.len()), (404, 0), "HEAD /v1/cache/keys");
+    assert_eq!(c.put("/v1/cache/kb-gone", b"v").status, 200);
+    assert_eq!(c.delete("/v1/cache/kb-gone").status, 200);
+    assert_eq!(c.put("/v1/cache/kb-exp?ttl=50ms", b"v").status, 200);
+    assert!(poll_until(
+        Duration::from_secs(3),
+        Duration::from_millis(20),
+        || c.get("/v1/cache/kb-exp").status == 404
+    ));
+    let browse = |q: &str| {
+        let r = c.get(&format!("/v1/cache/keys?{q}"));
+        assert_eq!(r.status, 200, "{q}: {}", r.describe());
+        r.json()
+    };
+    let keys = |v: &Value| -> Vec<String> {
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    let want = |from: usize, to: usize| -> Vec<String> {
+        (from..to).map(|i| format!("kb-{i:02}")).collect()
+    };
+    let v = browse("q=kb-&limit=5");
+    assert_eq!(keys(&v), want(0, 5));
+    assert_eq!(v["next_cursor"], "5");
+    assert_eq!(
+        v["total_matched"], 12,
+        "deleted and expired keys are not listed: {v}"
+    );
+    assert_eq!(v["truncated"], false);
+    assert!(v["node"].as_str().is_some_and(|n| !n.is_empty()));
+    assert!(v.get("partial_nodes").is_none(), "{v}");
+    assert_field_order(
+        &c.get("/v1/cache/keys?q=kb-&limit=5").text(),
+        &["keys", "next_cursor", "total_matched", "truncated", "node"],
+    );
+    let v = browse("q=kb-&limit=5&cursor=5");
+    assert_eq!(
+        (keys(&v), v["next_cursor"].clone()),
+        (want(5, 10), json!("10"))
+    );
+    let v = browse("q=kb-&limit=5&cursor=10");
+    assert_eq!(
+        (keys(&v), v["next_cursor"].clone()),
+        (want(10, 12), json!(""))
+    );
+    let v = browse("q=kb-0%3F");
+    assert_eq!(keys(&v), want(0, 10), "glob kb-0?");
+    let v = browse("q=kb-*&limit=9999&max=3");
+    assert_eq!(keys(&v), want(0, 3), "the max smallest");
+    assert_eq!(
+        (v["total_matched"].clone(), v["truncated"].clone()),
+        (json!(3), json!(true))
+    );
+    let v = browse("q=kb-&cursor=400");
+    assert!(
+        keys(&v).is_empty() && v["next_cursor"] == "",
+        "past the end: {v}"
+    );
+    for (q, msg) in [
+        ("q=%5Bkb", "invalid glob pattern"),
+        (
+            "cursor=-1",
+            "invalid cursor: must be a non-negative integer",
+        ),
+        ("limit=0", "invalid limit: must be a positive integer"),
+        ("max=abc", "invalid max: must be a positive integer"),
+    ] {
+        let r = c.get(&format!("/v1/cache/keys?{q}"));
+        assert_eq!(assert_error(&r, 400, "BAD_REQUEST"), msg, "{q}");
+    }
+    let g = c.get("/v1/cache/keys?q=kb-");
+    let h = c.head("/v1/cache/keys?q=kb-");
+    assert_eq!((h.status, h.body.len()), (200, 0), "HEAD /v1/cache/keys");
+    assert_eq!(
+        h.header("content-length"),
+        Some(g.body.len().to_string().as_str())
+    );
     me_routes(c);
 }
 

@@ -521,3 +521,44 @@ fn quorum_failed_writes_converge_when_owners_return() {
         );
     }
 }
+
+/// A node whose seeds have not answered is not ready: management `/health` answers 503
+/// `{"status":"joining"}` (its ring is only its seed list, so a read through it could miss a key
+/// the real owners hold), and 200 once the join exchange answered.
+#[test]
+fn health_is_joining_until_a_seed_answered() {
+    let port = free_ports(1)[0];
+    let seed = format!("127.0.0.1:{port}");
+    let a = TestNode::start(
+        1,
+        &[
+            ("HYPERCACHE_NODE_ID", "node-a"),
+            ("HYPERCACHE_SEEDS", seed.as_str()),
+            ("HYPERCACHE_GOSSIP_INTERVAL", "50ms"),
+        ],
+    );
+    let r = a.mgmt_client().get("/health");
+    assert_eq!(r.status, 503, "{}", r.describe());
+    assert_eq!(r.json(), json!({"status":"joining"}));
+    assert_eq!(
+        a.api_client().get("/healthz").status,
+        200,
+        "liveness is not readiness"
+    );
+    let dist = format!("127.0.0.1:{port}");
+    let a_dist = a.dist().to_string();
+    let _b = TestNode::start(
+        1,
+        &[
+            ("HYPERCACHE_NODE_ID", "node-b"),
+            ("HYPERCACHE_DIST_ADDR", dist.as_str()),
+            ("HYPERCACHE_SEEDS", a_dist.as_str()),
+        ],
+    );
+    assert!(
+        poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            a.mgmt_client().get("/health").status == 200
+        }),
+        "ready once the seed answered"
+    );
+}

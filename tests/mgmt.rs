@@ -221,7 +221,7 @@ fn stats_capacity_split_and_memory_cap() {
     assert_eq!(u(&s["cores"][1], "capacity_items"), 500);
 }
 
-const ENV_VARS: [&str; 35] = [
+const ENV_VARS: [&str; 36] = [
     "HYPERCACHE_NODE_ID",
     "HYPERCACHE_API_ADDR",
     "HYPERCACHE_MGMT_ADDR",
@@ -234,6 +234,7 @@ const ENV_VARS: [&str; 35] = [
     "HYPERCACHE_EVICTION",
     "HYPERCACHE_AUTH_TOKEN",
     "HYPERCACHE_AUTH_CONFIG",
+    "HYPERCACHE_API_ADVERTISE",
     "HYPERCACHE_LOG_LEVEL",
     "HYPERCACHE_LOG_FORMAT",
     "HYPERCACHE_HEARTBEAT",

@@ -24,14 +24,8 @@ pub fn remaining_ms(expires_at_ms: u64, now_ms: u64) -> u64 {
 
 /// Appends `"owners":[...]`.
 pub fn write_owners(b: &mut Vec<u8>, owners: &[&str]) {
-    b.extend_from_slice(b"\"owners\":[");
-    for (i, o) in owners.iter().enumerate() {
-        if i > 0 {
-            b.push(b',');
-        }
-        json_str(b, o);
-    }
-    b.push(b']');
+    b.extend_from_slice(b"\"owners\":");
+    crate::http::response::json_str_list(b, owners);
 }
 
 /// Appends standard base64 (with padding) of `v` as a JSON string.

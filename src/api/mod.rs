@@ -5,6 +5,7 @@
 //! 100-continue` gets its final answer early); `call` runs the handler.
 
 mod batch;
+pub mod browse;
 mod cache;
 mod coord;
 pub mod envelope;
@@ -196,10 +197,6 @@ impl Service for ClientService {
                 r.error(404, "NOT_FOUND", "not found");
                 return None;
             }
-            Resolved::Planned => {
-                routes::planned(r);
-                return None;
-            }
             Resolved::NotAllowed(allow) => {
                 method_not_allowed(r, allow);
                 return None;
@@ -226,7 +223,14 @@ impl Service for ClientService {
             }
             Resolved::Me => who.map(|p| Route::Me(p.clone())),
             Resolved::MeCan => me::can(head.query, who?, r),
-            Resolved::NotFound | Resolved::Planned | Resolved::NotAllowed(_) => None,
+            Resolved::Keys => match browse::parse(head.query) {
+                Ok(q) => Some(Route::Keys(q)),
+                Err(e) => {
+                    r.error(400, "BAD_REQUEST", e);
+                    None
+                }
+            },
+            Resolved::NotFound | Resolved::NotAllowed(_) => None,
         }
     }
 
@@ -250,6 +254,7 @@ impl Service for ClientService {
             Route::BatchDelete => self.batch_delete(body, r).await,
             Route::Me(p) => me::me(&p, r),
             Route::MeCan(cap, allowed) => me::can_answer(cap, allowed, r),
+            Route::Keys(q) => self.browse(q, r).await,
         }
         false
     }

@@ -4,7 +4,6 @@
 
 use crate::auth::{Principal, Scopes};
 use crate::http::parse::Method;
-use crate::http::response::Responder;
 
 /// Every (path pattern, methods) the router serves; the OpenAPI document is
 /// checked against this list by a test.
@@ -35,6 +34,8 @@ pub enum Route<'b> {
     Me(Principal),
     /// The capability asked about and whether the caller has it.
     MeCan(&'static str, bool),
+    /// The cluster key browser (api.md §10.1).
+    Keys(super::browse::BrowseQuery),
 }
 
 const ALLOW_KEY: &str = "GET, HEAD, PUT, DELETE";
@@ -56,8 +57,8 @@ pub enum Resolved<'b> {
     Batch(Route<'b>),
     Me,
     MeCan,
-    /// A reserved route of api.md §10 (404 "not available in this version").
-    Planned,
+    /// `GET`/`HEAD /v1/cache/keys`, the key browser.
+    Keys,
     NotAllowed(&'static str),
     NotFound,
 }
@@ -99,7 +100,7 @@ pub fn resolve(path: &[u8], m: Method) -> Resolved<'_> {
             return Resolved::NotAllowed(ALLOW_KEY);
         }
         if rest == b"keys" && get {
-            return Resolved::Planned;
+            return Resolved::Keys;
         }
         return Resolved::Key(rest);
     }
@@ -127,10 +128,6 @@ impl Resolved<'_> {
             _ => Some(Scopes::READ),
         }
     }
-}
-
-pub fn planned(r: &mut Responder<'_>) {
-    r.error(404, "NOT_FOUND", "not available in this version");
 }
 
 /// Error codes of api.md §8.

@@ -26,6 +26,14 @@ const CONSISTENCY: [(&str, Consistency); 3] = [
     ("all", Consistency::All),
 ];
 
+/// An advertised `host:port` (DIST_ADVERTISE, API_ADVERTISE): peers and clients dial it.
+fn routable(t: &str) -> Result<Option<HostPort>, Option<String>> {
+    match HostPort::parse(t).map_err(Some)? {
+        hp if hp.is_routable() => Ok(Some(hp)),
+        _ => Err(Some("0.0.0.0 and :: cannot be dialled".to_string())),
+    }
+}
+
 /// A listen address that needs no resolution, for the defaults.
 fn any_port(port: u16) -> ListenAddr {
     ListenAddr {
@@ -80,16 +88,7 @@ pub(crate) fn load(
     let api_addr = l.var(API_ADDR, any_port(8080), form_of(API_ADDR), parse_listen);
     let mgmt_addr = l.var(MGMT_ADDR, any_port(8081), form_of(MGMT_ADDR), parse_listen);
     let dist_addr = l.var(DIST_ADDR, any_port(7946), form_of(DIST_ADDR), parse_listen);
-    let dist_advertise =
-        l.var(
-            DIST_ADVERTISE,
-            None,
-            form_of(DIST_ADVERTISE),
-            |t| match HostPort::parse(t).map_err(Some)? {
-                hp if hp.is_routable() => Ok(Some(hp)),
-                _ => Err(Some("0.0.0.0 and :: cannot be dialled".to_string())),
-            },
-        );
+    let dist_advertise = l.var(DIST_ADVERTISE, None, form_of(DIST_ADVERTISE), routable);
 
     // Seeds naming this node are skipped (cluster.md §1): by id, and by address when the
     // advertised address is already known (DIST_ADVERTISE, or DIST_ADDR with a routable host and
@@ -135,6 +134,7 @@ pub(crate) fn load(
     };
     // Read and validated by `Config::load_policy` (a file, so not in this pure function).
     let auth_config = l.value(AUTH_CONFIG).map(str::to_string);
+    let api_advertise = l.var(API_ADVERTISE, None, form_of(API_ADVERTISE), routable);
     let log_level = l.var(LOG_LEVEL, log::LevelFilter::Info, form_of(LOG_LEVEL), |t| {
         choice(
             t,
@@ -286,6 +286,7 @@ pub(crate) fn load(
         eviction,
         auth_token,
         auth_config,
+        api_advertise,
         policy: None,
         log_level,
         log_format,

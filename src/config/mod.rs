@@ -99,6 +99,8 @@ pub struct Config {
     pub auth_token: Option<String>,
     /// `HYPERCACHE_AUTH_CONFIG` as given (security.md §5).
     pub auth_config: Option<String>,
+    /// `HYPERCACHE_API_ADVERTISE` (cluster.md §1).
+    pub api_advertise: Option<HostPort>,
     /// The validated policy file, set by [`Config::load_policy`].
     pub policy: Option<std::sync::Arc<crate::auth::policy::Policy>>,
     pub log_level: log::LevelFilter,
@@ -223,6 +225,31 @@ impl Config {
         Ok(hp.to_string())
     }
 
+    /// The client API address this node advertises (cluster.md §1): API_ADVERTISE; else
+    /// API_ADDR when its host is routable (port 0 replaced by the bound port); else the host of
+    /// the advertised dist address with the bound API port; `""` when that is not routable.
+    pub fn advertised_api(&self, bound_api_port: u16, bound_dist_port: u16) -> String {
+        if let Some(hp) = &self.api_advertise {
+            return hp.to_string();
+        }
+        let own = HostPort {
+            host: self.api_addr.host().to_string(),
+            port: bound_api_port,
+        };
+        if own.is_routable() {
+            return own.to_string();
+        }
+        let via_dist = HostPort {
+            host: self.advertised_host_port(bound_dist_port).host,
+            port: bound_api_port,
+        };
+        if via_dist.is_routable() {
+            via_dist.to_string()
+        } else {
+            String::new()
+        }
+    }
+
     /// Reads and validates `HYPERCACHE_AUTH_CONFIG` when set (security.md §5): the
     /// exit-2 line names the variable, the path and the first problem.
     pub fn load_policy(&mut self) -> Result<(), ConfigError> {
@@ -258,6 +285,7 @@ impl Config {
             self.eviction.name().to_string(),
             opt(self.auth_token.as_ref().map(|_| "<redacted>".to_string())),
             opt(self.auth_config.clone()),
+            opt(self.api_advertise.as_ref().map(|a| a.to_string())),
             level_name(self.log_level).to_string(),
             self.log_format.name().to_string(),
             d(self.heartbeat),
@@ -314,6 +342,7 @@ impl fmt::Debug for Config {
             .field("eviction", &self.eviction)
             .field("auth_token", &token)
             .field("auth_config", &self.auth_config)
+            .field("api_advertise", &self.api_advertise)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("heartbeat", &self.heartbeat)

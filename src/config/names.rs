@@ -15,6 +15,7 @@ pub(crate) const MAX_MEMORY: &str = "HYPERCACHE_MAX_MEMORY";
 pub(crate) const EVICTION: &str = "HYPERCACHE_EVICTION";
 pub(crate) const AUTH_TOKEN: &str = "HYPERCACHE_AUTH_TOKEN";
 pub(crate) const AUTH_CONFIG: &str = "HYPERCACHE_AUTH_CONFIG";
+pub(crate) const API_ADVERTISE: &str = "HYPERCACHE_API_ADVERTISE";
 pub(crate) const LOG_LEVEL: &str = "HYPERCACHE_LOG_LEVEL";
 pub(crate) const LOG_FORMAT: &str = "HYPERCACHE_LOG_FORMAT";
 pub(crate) const HEARTBEAT: &str = "HYPERCACHE_HEARTBEAT";
@@ -63,12 +64,12 @@ mod tests {
     fn names_are_unique_and_prefixed() {
         let mut all: Vec<&str> = super::super::table::TABLE.iter().map(|r| r.name).collect();
         all.extend(REFUSED.iter().map(|(n, _)| *n));
-        assert_eq!(all.len(), 42);
+        assert_eq!(all.len(), 43);
         for n in &all {
             assert!(n.starts_with("HYPERCACHE_"), "{n}");
         }
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), 42);
+        assert_eq!(all.len(), 43);
     }
 }

@@ -43,7 +43,7 @@ const LISTEN_FORM_DIST: &str =
     "host:port, [ipv6]:port or :port with a port from 0 to 65535, such as :7946 or 127.0.0.1:7946";
 
 /// ops.md §2.4 plus `HYPERCACHE_LOG_FORMAT` (this server's addition, docs/operations.md).
-pub const TABLE: [VarSpec; 35] = [
+pub const TABLE: [VarSpec; 36] = [
     row(NODE_ID, "the host name (node if none)", "1-128 characters of A-Z a-z 0-9 . _ -", "node identity in the ring, responses and logs"),
     row(API_ADDR, ":8080", LISTEN_FORM_API, "client listener, bound by every data core"),
     row(MGMT_ADDR, ":8081", LISTEN_FORM_MGMT, "management listener"),
@@ -56,6 +56,7 @@ pub const TABLE: [VarSpec; 35] = [
     row(EVICTION, "lru", "lru or clock", "eviction policy"),
     row(AUTH_TOKEN, "empty (open)", "printable ASCII without spaces (0x21-0x7E)", "bearer token on all three listeners; the peer token"),
     row(AUTH_CONFIG, "unset", "a path to a YAML or JSON policy file", "identities and scopes of the client and management listeners"),
+    row(API_ADVERTISE, "API_ADDR when its host is routable, else the dist advertise host with the API port", "host:port with a host other than 0.0.0.0 or :: and a port from 1 to 65535, such as 10.0.0.5:8080", "the client API address peers and clients see (APIAddress in /cluster/members)"),
     row(LOG_LEVEL, "info", "debug, info, warn (or warning) or error", "log level"),
     row(LOG_FORMAT, "text", "text or json", "log line format: text, or one JSON object per line"),
     row(HEARTBEAT, "1s", DURATION, "probe interval; probe timeout is half of it"),

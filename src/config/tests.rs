@@ -412,3 +412,25 @@ fn enum_names() {
     assert_eq!(names, ["one", "quorum", "all"]);
     assert!(is_valid_node_id("A-z_0.9") && !is_valid_node_id("") && !is_valid_node_id("a@b"));
 }
+
+#[test]
+fn the_advertised_api_address_follows_cluster_md_1() {
+    let c = ok(&[("HYPERCACHE_API_ADVERTISE", "api.example:443")]);
+    assert_eq!(c.advertised_api(8080, 7946), "api.example:443");
+    let c = ok(&[("HYPERCACHE_API_ADDR", "127.0.0.1:0")]);
+    assert_eq!(
+        c.advertised_api(4242, 7946),
+        "127.0.0.1:4242",
+        "port 0: the bound port"
+    );
+    let c = ok(&[("HYPERCACHE_DIST_ADVERTISE", "hc-1:7946")]);
+    assert_eq!(
+        c.advertised_api(8080, 7946),
+        "hc-1:8080",
+        ":8080 takes the dist host"
+    );
+    let c = ok(&[]);
+    assert_eq!(c.advertised_api(8080, 7946), "", "nothing routable");
+    let e = errs(&[("HYPERCACHE_API_ADVERTISE", "0.0.0.0:80")]);
+    assert!(e[0].contains("HYPERCACHE_API_ADVERTISE"), "{e:?}");
+}

@@ -15,7 +15,7 @@ use super::reconcile::{differing_leaves, plan, Plan, Schedule};
 use super::replicate::Ack;
 use super::ControlCtx;
 use crate::dist::ae::{self, Digest};
-use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
+use crate::dist::client::encode_query;
 use crate::dist::hash::xxhash64;
 use crate::dist::membership::State;
 use crate::dist::wire::{self, BatchGetReq, BatchGetResp};
@@ -149,17 +149,8 @@ impl ControlCtx {
         let t = Instant::now();
         let r = self
             .peers
-            .request(
-                addr,
-                "GET",
-                &target,
-                None,
-                REQUEST_TIMEOUT,
-                Class::Data,
-                "internal_ae_leaves",
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            .data(addr, "GET", &target, None, "internal_ae_leaves")
+            .await?;
         if r.status == 409 {
             return Ok(None);
         }
@@ -182,17 +173,14 @@ impl ControlCtx {
                     .unwrap_or_default();
             let r = self
                 .peers
-                .request(
+                .data(
                     addr,
                     "POST",
                     "/internal/ae/digests",
                     Some(&body),
-                    REQUEST_TIMEOUT,
-                    Class::Data,
                     "internal_ae_digests",
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if r.status != 200 {
                 return Err(format!("digests answered {}", r.status));
             }
@@ -216,17 +204,14 @@ impl ControlCtx {
             .unwrap_or_default();
             let r = self
                 .peers
-                .request(
+                .data(
                     addr,
                     "POST",
                     "/internal/batch/get",
                     Some(&body),
-                    REQUEST_TIMEOUT,
-                    Class::Data,
                     "internal_batch_get",
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             let resp: BatchGetResp = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
             let now = now_ms();
             for res in resp.results {

@@ -292,7 +292,11 @@ impl ControlCtx {
             for t in tasks {
                 any |= t.await;
             }
-            if any || self.stop.is_set() {
+            if any {
+                self.joined.set(true);
+                return;
+            }
+            if self.stop.is_set() {
                 return;
             }
             if last_warn.elapsed() >= Duration::from_secs(30) {

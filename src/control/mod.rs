@@ -5,6 +5,7 @@
 //! from the data cores by message.
 
 pub mod ae;
+pub mod browse;
 pub mod cluster;
 pub mod hints;
 pub mod moves;
@@ -49,6 +50,9 @@ pub struct ControlCtx {
     pub replaying: RefCell<std::collections::HashSet<String>>,
     /// `/cluster/events` streams waiting for membership changes.
     pub subscribers: RefCell<Vec<glommio::channels::local_channel::LocalSender<()>>>,
+    /// The join exchange has answered (or there are no seeds): until then this node's ring
+    /// holds only what its seed list says, and management `/health` answers 503 `joining`.
+    pub joined: Cell<bool>,
     /// Incarnation of this node: start time in ms, so a restart is higher.
     pub incarnation: u64,
     /// Fired at shutdown step 6: management and dist listeners close,

@@ -183,6 +183,29 @@ impl PeerClient {
         }
     }
 
+    /// A data-class request with the standard timeout; a transport failure becomes its text
+    /// (the callers log it or name the peer in a partial answer).
+    pub async fn data(
+        &self,
+        addr: &str,
+        method: &str,
+        target: &str,
+        body: Option<&[u8]>,
+        label: &'static str,
+    ) -> Result<Response, String> {
+        self.request(
+            addr,
+            method,
+            target,
+            body,
+            REQUEST_TIMEOUT,
+            Class::Data,
+            label,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+
     async fn request_inner(
         &self,
         addr: &str,

@@ -188,6 +188,18 @@ pub fn write_error_body(b: &mut Vec<u8>, code: &str, message: &str) {
     b.push(b'}');
 }
 
+/// Appends `["a","b",...]`.
+pub fn json_str_list<S: AsRef<str>>(b: &mut Vec<u8>, items: &[S]) {
+    b.push(b'[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            b.push(b',');
+        }
+        json_str(b, s.as_ref());
+    }
+    b.push(b']');
+}
+
 /// Appends `s` as a JSON string literal.
 pub fn json_str(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');

@@ -135,6 +135,12 @@ impl Service for MgmtService {
             "/health" => {
                 if ctl.node.is_draining() {
                     draining_health(r);
+                } else if !ctl.joined.get() {
+                    // Not ready before the join answered: the ring is only the seed list, so
+                    // a read through this node could miss a key its real owners hold.
+                    r.json(503, &[], |b| {
+                        b.extend_from_slice(b"{\"status\":\"joining\"}")
+                    });
                 } else {
                     r.send(200, Some(TEXT), &[], b"ok");
                 }

@@ -127,8 +127,8 @@ pub fn members_json(ctl: &ControlCtx, b: &mut Vec<u8>) {
         .member_table()
         .into_iter()
         .map(|m| {
-            json!({"ID": m.id, "Address": m.address, "State": m.state.as_str(),
-                   "Incarnation": m.incarnation})
+            json!({"ID": m.id, "Address": m.address, "APIAddress": m.api_address,
+                   "State": m.state.as_str(), "Incarnation": m.incarnation})
         })
         .collect();
     let v = json!({

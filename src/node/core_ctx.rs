@@ -281,7 +281,7 @@ impl CoreCtx {
                 Reply::Count(self.metrics.connections.get())
             }
             Op::Connections => Reply::Count(self.metrics.connections.get()),
-            Op::Replicate(_) | Op::RemoteRead(_) => {
+            Op::Replicate(_) | Op::RemoteRead(_) | Op::BrowseKeys { .. } => {
                 unreachable!("cluster jobs go to the control core")
             }
             Op::AeDigests { .. } | Op::Keys { .. } | Op::ScanKeys | Op::MerkleEntries => {

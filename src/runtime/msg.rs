@@ -272,6 +272,11 @@ pub enum Op {
     Replicate(Vec<WriteJob>),
     /// To the control core: complete reads with the remote owners.
     RemoteRead(Vec<ReadJob>),
+    /// To the control core: the cluster key browser's fan-out (api.md §10.1).
+    BrowseKeys {
+        q: String,
+        max: usize,
+    },
     BatchGet(Vec<KeyRef>),
     BatchPut(Vec<PutItem>),
     /// Deletes; `value` unused, `store`/`observe` as for puts.
@@ -299,6 +304,7 @@ pub enum Reply {
     AppliedBatch(Vec<(usize, ApplyStatus)>),
     WriteDone(Vec<WriteOutcome>),
     ReadDone(Vec<(usize, ReadOutcome)>),
+    Browse(Browse),
     Items(Vec<(usize, Option<OwnedItem>)>),
     Versions(Vec<(usize, u64, u64)>),
     Stats(Box<CoreSnapshot>),
@@ -316,4 +322,15 @@ pub enum Reply {
 pub enum Msg {
     Req { id: u32, op: Op },
     Rep { id: u32, reply: Reply },
+}
+
+/// The merged key listing of every alive member (api.md §10.1).
+#[derive(Debug, Clone, Default)]
+pub struct Browse {
+    /// The `max` smallest distinct keys, sorted byte-wise.
+    pub keys: Vec<String>,
+    /// More than `max` keys matched.
+    pub truncated: bool,
+    /// Members that did not answer.
+    pub partial: Vec<String>,
 }

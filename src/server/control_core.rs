@@ -62,6 +62,7 @@ pub(super) async fn control_core(
         dist: Default::default(),
         ring: RefCell::new(first_ring.clone()),
         incarnation: membership.incarnation(),
+        joined: Cell::new(cfg.seeds.is_empty()),
         members: RefCell::new(membership),
         peers: PeerClient::new(cfg.auth_token.as_deref()),
         subscribers: Default::default(),
@@ -92,6 +93,9 @@ pub(super) async fn control_core(
                 })),
                 Op::RemoteRead(jobs) => Handled::Later(Box::pin(async move {
                     Reply::ReadDone(ctl.remote_read(jobs).await)
+                })),
+                Op::BrowseKeys { q, max } => Handled::Later(Box::pin(async move {
+                    Reply::Browse(ctl.browse_keys(q, max).await)
                 })),
                 _ => Handled::Now(Reply::Count(0)),
             }

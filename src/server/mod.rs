@@ -200,14 +200,16 @@ fn new_membership(node: &NodeShared) -> Membership {
         .map(|s| (s.id.clone(), s.addr.to_string()))
         .collect();
     let incarnation = now_ms();
-    Membership::new(
+    let mut m = Membership::new(
         &cfg.node_id,
         &node.advertise,
         incarnation,
         timers,
         &seeds,
         incarnation ^ u64::from(std::process::id()).rotate_left(32),
-    )
+    );
+    m.set_self_api(&cfg.advertised_api(node.api_addr.port(), node.dist_addr.port()));
+    m
 }
 
 fn executor_error(cpu: usize, e: &str) -> String {

@@ -89,6 +89,7 @@ pub fn try_req(
 pub struct Member {
     pub id: String,
     pub address: String,
+    pub api_address: String,
     pub state: String,
     pub incarnation: u64,
 }
@@ -378,6 +379,7 @@ impl TestCluster {
             .map(|m| Member {
                 id: m["ID"].as_str().unwrap_or_default().to_string(),
                 address: m["Address"].as_str().unwrap_or_default().to_string(),
+                api_address: m["APIAddress"].as_str().unwrap_or("<missing>").to_string(),
                 state: m["State"].as_str().unwrap_or_default().to_string(),
                 incarnation: m["Incarnation"].as_u64().unwrap_or(u64::MAX),
             })

@@ -77,6 +77,10 @@ pub fn supersedes(new_inc: u64, new_state: State, inc: u64, state: State) -> boo
 pub struct Entry {
     pub id: String,
     pub address: String,
+    /// The member's client API address (cluster.md §1), `""` while unknown; optional on input
+    /// (the Go server does not send it).
+    #[serde(default)]
+    pub api_address: String,
     pub state: State,
     pub incarnation: u64,
 }
@@ -137,6 +141,7 @@ pub struct Counters {
 #[derive(Clone, Debug)]
 struct Member {
     address: String,
+    api_address: String,
     state: State,
     incarnation: u64,
     /// When the current (state, incarnation) was taken. For `suspect` it is the start of the
@@ -163,6 +168,8 @@ struct Seed {
 pub struct Membership {
     self_id: String,
     self_addr: String,
+    /// This node's advertised client API address (`set_self_api`), `""` until known.
+    self_api: String,
     incarnation: u64,
     leaving: bool,
     lhm: u64,
@@ -192,6 +199,7 @@ impl Membership {
         let mut m = Membership {
             self_id: self_id.to_string(),
             self_addr: self_addr.to_string(),
+            self_api: String::new(),
             incarnation,
             leaving: false,
             lhm: 0,
@@ -220,6 +228,7 @@ impl Membership {
                 // if the same id is listed twice.
                 m.members.entry(id.clone()).or_insert_with(|| Member {
                     address: addr.clone(),
+                    api_address: String::new(),
                     state: State::Alive,
                     incarnation: 0,
                     since_ms: 0,
@@ -233,6 +242,12 @@ impl Membership {
 
     pub fn self_id(&self) -> &str {
         &self.self_id
+    }
+
+    /// Sets this node's advertised client API address (cluster.md §1), carried in every table
+    /// this node gossips from now on.
+    pub fn set_self_api(&mut self, api_address: &str) {
+        self.self_api = api_address.to_string();
     }
 
     pub fn incarnation(&self) -> u64 {
@@ -269,6 +284,7 @@ impl Membership {
             .map(|(id, m)| Entry {
                 id: id.clone(),
                 address: m.address.clone(),
+                api_address: m.api_address.clone(),
                 state: m.state,
                 incarnation: m.incarnation,
             })
@@ -276,6 +292,7 @@ impl Membership {
         let me = Entry {
             id: self.self_id.clone(),
             address: self.self_addr.clone(),
+            api_address: self.self_api.clone(),
             state: self.self_state(),
             incarnation: self.incarnation,
         };

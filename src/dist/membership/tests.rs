@@ -25,6 +25,7 @@ fn ent(id: &str, state: State, inc: u64) -> Entry {
     Entry {
         id: id.to_string(),
         address: addr(id),
+        api_address: String::new(),
         state,
         incarnation: inc,
     }
@@ -428,8 +429,8 @@ fn unknown_state_strings_are_rejected_by_serde() {
     assert!(serde_json::from_str::<Entry>(bad).is_err());
     let out = serde_json::to_string(&ent_at("a", "h:1", State::Left, 3)).unwrap();
     assert_eq!(
-        out,
-        r#"{"id":"a","address":"h:1","state":"left","incarnation":3}"#
+        out, r#"{"id":"a","address":"h:1","api_address":"","state":"left","incarnation":3}"#,
+        "cluster.md 2.6 field order, api_address always sent"
     );
 }
 
@@ -437,9 +438,57 @@ fn ent_at(id: &str, address: &str, state: State, inc: u64) -> Entry {
     Entry {
         id: id.into(),
         address: address.into(),
+        api_address: String::new(),
         state,
         incarnation: inc,
     }
+}
+
+// ---- API address (cluster.md §1, 2.6) -----------------------------------------------------------
+
+fn api_of(m: &Membership, id: &str) -> String {
+    m.table()
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap()
+        .api_address
+}
+
+#[test]
+fn api_address_travels_with_winning_or_equal_claims_and_empty_keeps_it() {
+    let mut m = node_with(&[("n2", State::Alive, 5)]);
+    m.set_self_api("n1:8080");
+    assert_eq!(api_of(&m, "n1"), "n1:8080", "own address in the table");
+    assert_eq!(api_of(&m, "n2"), "", "unknown until it arrives");
+    // An equal claim fills in an unknown API address, and that is a table change (SSE event).
+    let with_api = Entry {
+        api_address: "n2:8080".into(),
+        ..ent("n2", State::Alive, 5)
+    };
+    let fx = m.merge(std::slice::from_ref(&with_api), None, 10);
+    assert_eq!(api_of(&m, "n2"), "n2:8080");
+    assert!(fx.contains(&Effect::TableChanged), "{fx:?}");
+    // A newer claim without one (a Go peer) keeps it.
+    m.merge(&[ent("n2", State::Alive, 6)], None, 20);
+    assert_eq!(api_of(&m, "n2"), "n2:8080");
+    // A newer claim with another one replaces it; an older claim never does.
+    let moved = Entry {
+        api_address: "n2b:8080".into(),
+        ..ent("n2", State::Alive, 7)
+    };
+    m.merge(&[moved], None, 30);
+    assert_eq!(api_of(&m, "n2"), "n2b:8080");
+    let stale = Entry {
+        api_address: "old:8080".into(),
+        ..ent("n2", State::Alive, 3)
+    };
+    m.merge(&[stale], None, 40);
+    assert_eq!(api_of(&m, "n2"), "n2b:8080");
+    // New members arrive with theirs; JSON without the field (the Go server) parses as "".
+    let e: Entry =
+        serde_json::from_str(r#"{"id":"n3","address":"n3:7946","state":"alive","incarnation":1}"#)
+            .unwrap();
+    assert_eq!(e.api_address, "");
 }
 
 // ---- refutation ---------------------------------------------------------------------------------

@@ -90,11 +90,25 @@ impl Membership {
         }
     }
 
+    /// The API address of a claim that wins (or equals) the local view (cluster.md 2.6): a
+    /// non-empty value replaces it, an absent or empty one keeps what is known.
+    fn take_api_address(&mut self, e: &Entry, p: &mut Pending) {
+        let Some(m) = self.members.get_mut(&e.id) else {
+            return;
+        };
+        if !e.api_address.is_empty() && e.api_address != m.api_address {
+            m.api_address = e.api_address.clone();
+            self.counters.membership_version += 1;
+            p.table = true;
+        }
+    }
+
     fn add(&mut self, e: &Entry, now_ms: u64, p: &mut Pending) {
         self.members.insert(
             e.id.clone(),
             Member {
                 address: e.address.clone(),
+                api_address: e.api_address.clone(),
                 state: e.state,
                 incarnation: e.incarnation,
                 since_ms: now_ms,
@@ -148,9 +162,18 @@ impl Membership {
                 }
                 continue;
             };
-            if !supersedes(e.incarnation, e.state, m.incarnation, m.state) {
+            let (m_inc, m_state) = (m.incarnation, m.state);
+            if !supersedes(e.incarnation, e.state, m_inc, m_state) {
+                // An equal claim still fills in an API address not known yet (2.6).
+                if (e.incarnation, e.state) == (m_inc, m_state) {
+                    self.take_api_address(e, &mut p);
+                }
                 continue;
             }
+            self.take_api_address(e, &mut p);
+            let Some(m) = self.members.get(&e.id) else {
+                continue;
+            };
             if e.state == State::Dead && m.state == State::Suspect && m.hearsay {
                 // Only a member this node suspects on its own evidence (a failed probe cycle)
                 // is taken as dead on hearsay (2.8); otherwise its suspicion timer or its
@@ -272,6 +295,7 @@ impl Membership {
             let e = Entry {
                 id: id.to_string(),
                 address: addr.to_string(),
+                api_address: String::new(),
                 state: State::Alive,
                 incarnation: 0,
             };
