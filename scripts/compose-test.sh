@@ -144,11 +144,11 @@ fi
 members=$(curl -s -m 5 -H "$AUTH" http://127.0.0.1:9082/cluster/members || true)
 missing=()
 for n in 1 2 3 4 5; do
-	grep -Eq "\"ID\":\"node-$n\",\"Address\":\"hypercache-$n:7946\",\"State\":\"alive\"" <<<"$members" ||
+	grep -Eq "\"ID\":\"node-$n\",\"Address\":\"hypercache-$n:7946\",\"APIAddress\":\"hypercache-$n:8080\",\"State\":\"alive\"" <<<"$members" ||
 		missing+=("node-$n")
 done
 if ((${#missing[@]} == 0)) && grep -q '"replication":3' <<<"$members"; then
-	pass "GET :9082/cluster/members lists node-1..node-5 alive at hypercache-N:7946, replication 3"
+	pass "GET :9082/cluster/members lists node-1..node-5 alive at hypercache-N:7946 (API hypercache-N:8080), replication 3"
 else
 	fail "GET :9082/cluster/members: missing or not alive: ${missing[*]:-none}; got: ${members:0:400}"
 fi

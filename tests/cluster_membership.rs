@@ -527,7 +527,9 @@ fn quorum_failed_writes_converge_when_owners_return() {
 /// the real owners hold), and 200 once the join exchange answered.
 #[test]
 fn health_is_joining_until_a_seed_answered() {
-    let port = free_ports(1)[0];
+    // A seed that accepts connections and never answers, so no other test can take its port.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
     let seed = format!("127.0.0.1:{port}");
     let a = TestNode::start(
         1,
@@ -547,6 +549,8 @@ fn health_is_joining_until_a_seed_answered() {
     );
     let dist = format!("127.0.0.1:{port}");
     let a_dist = a.dist().to_string();
+    drop(silent); // node-b's bind retry covers the moment between
+
     let _b = TestNode::start(
         1,
         &[

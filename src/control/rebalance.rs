@@ -65,6 +65,7 @@ impl ControlCtx {
         let mut buf = Vec::new();
         for core in 0..self.cores {
             let Reply::KeyList(keys) = self.dispatch.call(core, Op::ScanKeys).await else {
+                complete = false; // this core's keys were not seen: not done
                 continue;
             };
             for chunk in keys.chunks(CHUNK) {

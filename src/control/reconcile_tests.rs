@@ -95,14 +95,21 @@ fn every_alive_peer_once_per_pass_and_dead_ones_skipped() {
     let mut pass: Vec<String> = (0..3).filter_map(|_| s.next(&peers)).collect();
     pass.sort();
     assert_eq!(pass, peers, "one pass visits each peer once");
-    // p2 dies during the next pass: it is skipped, the others still come.
+    // p2 dies during the next pass: it is skipped, p1 and p3 still come.
     let alive: Vec<String> = vec!["p1".into(), "p3".into()];
-    let first = s.next(&peers).unwrap();
-    let rest: Vec<Option<String>> = (0..2).map(|_| s.next(&alive)).collect();
-    let seen: Vec<&String> = std::iter::once(&first)
-        .chain(rest.iter().flatten())
+    let mut second: Vec<String> = std::iter::once(s.next(&peers))
+        .chain((0..2).map(|_| s.next(&alive)))
+        .flatten()
         .collect();
-    assert_eq!(seen.len() + rest.iter().filter(|x| x.is_none()).count(), 3);
-    assert!(rest.iter().flatten().all(|p| p != "p2"));
+    second.sort();
+    second.dedup();
+    assert!(
+        second.contains(&"p1".to_string()) && second.contains(&"p3".to_string()),
+        "{second:?}"
+    );
+    assert!(
+        !second.contains(&"p2".to_string()) || second.len() == 3,
+        "{second:?}"
+    );
     assert!(Schedule::new(2).next(&[]).is_none());
 }

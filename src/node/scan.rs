@@ -1,8 +1,9 @@
 //! The scans a data core runs for the control core: `/internal/keys` pages, `/internal/merkle`
 //! entries, anti-entropy digests and the rebalance key list.
 //!
-//! They run as tasks in the core's background queue (50 shares against the client queue's
-//! 1000), in slices of [`SCAN_SLICE`] slots ([`Shard::scan_items_step`]) with a yield point
+//! They run as tasks in the core's scan queue (250 shares against the client and mesh queues'
+//! 1000 each: a saturated core still gives a scan about a tenth of its time, so a million-key
+//! scan finishes inside the 5 s peer timeout), in slices of [`SCAN_SLICE`] slots ([`Shard::scan_items_step`]) with a yield point
 //! between slices, so a scan over millions of keys delays the GETs on its core by at most one
 //! slice. The shard is borrowed only inside a slice, never across the yield.
 //!
@@ -17,6 +18,11 @@ use crate::store::{Item, Resume};
 
 /// Slots (or tombstones) visited between yield points: about 50-100 µs of work.
 pub const SCAN_SLICE: usize = 1024;
+
+/// Slots one `/internal/keys` page may visit: a selective pattern returns a short page with a
+/// cursor rather than walking the whole shard in one request (cluster.md §12.3 allows short
+/// pages), so every page finishes well inside the peer request timeout.
+pub const PAGE_SLOTS: usize = 64 * SCAN_SLICE;
 
 /// Whether `op` is a scan, run by [`scan`] in the background queue rather than by
 /// [`CoreCtx::execute`].
@@ -58,6 +64,9 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
                 }
             })
             .await;
+            // Writes between slices can show a key twice (an item then its tombstone, or a
+            // tombstone moved by a purge): keep the newest, once, or the leaf sums would differ.
+            crate::dist::ae::dedup_newest(&mut out);
             Reply::Digests(out)
         }
         Op::Keys {
@@ -69,6 +78,7 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
             let me = ctx.node.node_id().to_string();
             let mut buf = Vec::new();
             let (mut page, mut at) = (Vec::new(), from);
+            let mut visited = 0;
             loop {
                 let mut full = false;
                 let step =
@@ -93,8 +103,11 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
                             page.push(key.to_string());
                             true
                         });
+                visited += SCAN_SLICE;
                 match step {
-                    Resume::At(n) if full => return Reply::KeyPage(page, Some(n)),
+                    Resume::At(n) if full || visited >= PAGE_SLOTS => {
+                        return Reply::KeyPage(page, Some(n))
+                    }
                     Resume::At(n) => at = n,
                     Resume::Done => return Reply::KeyPage(page, None),
                 }
@@ -105,12 +118,17 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
             let mut out = Vec::new();
             each_item(&ctx, |h, k, _| out.push((h, k.to_vec()))).await;
             each_tombstone(&ctx, |h, k, _, _| out.push((h, k.to_vec()))).await;
+            out.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+            out.dedup_by(|a, b| a.1 == b.1);
             Reply::KeyList(out)
         }
         Op::MerkleEntries => {
             let mut v = Vec::new();
             each_item(&ctx, |_, k, i| v.push((k.to_vec(), i.version))).await;
             each_tombstone(&ctx, |_, k, ver, _| v.push((k.to_vec(), ver))).await;
+            // One entry per key, the highest version (see AeDigests).
+            v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            v.dedup_by(|later, first| later.0 == first.0);
             Reply::Entries(v)
         }
         _ => unreachable!("not a scan op"),

@@ -61,6 +61,8 @@ pub(super) async fn data_core(
         glommio::Latency::NotImportant,
         "background",
     );
+    // Scans (node::scan): yielding slices, below client and mesh work but not starved by it.
+    let scan_tq = ex.create_task_queue(Shares::Static(250), glommio::Latency::NotImportant, "scan");
     let (senders, receivers) = join_mesh(mesh).await;
     let cfg = &node.config;
     let cores = cfg.cores;
@@ -92,8 +94,8 @@ pub(super) async fn data_core(
         receivers,
         Rc::new(move |op: Op| {
             if scan::is_scan(&op) {
-                // Long scans run in the background queue, in slices (node::scan).
-                let task = glommio::spawn_local_into(scan::scan(handler_ctx.clone(), op), bg_tq)
+                // Long scans run in their own queue, in slices (node::scan).
+                let task = glommio::spawn_local_into(scan::scan(handler_ctx.clone(), op), scan_tq)
                     .expect("spawn scan");
                 Handled::Later(Box::pin(task))
             } else {

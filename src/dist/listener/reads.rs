@@ -116,6 +116,12 @@ impl DistService {
             .into_iter()
             .filter_map(|v| serde_json::from_value(v).ok())
             .collect();
+        let me = self.ctl.node.node_id();
+        if entries.iter().any(|e| e.id != me) {
+            // A peer reached us: this node is part of the cluster even if its own seeds are
+            // gone, so readiness stops saying "joining".
+            self.ctl.joined.set(true);
+        }
         self.ctl.merge_gossip(&entries, None);
         let members = self.ctl.member_table();
         ok_json(

@@ -468,6 +468,13 @@ fn api_address_travels_with_winning_or_equal_claims_and_empty_keeps_it() {
     let fx = m.merge(std::slice::from_ref(&with_api), None, 10);
     assert_eq!(api_of(&m, "n2"), "n2:8080");
     assert!(fx.contains(&Effect::TableChanged), "{fx:?}");
+    // ...but an equal claim never replaces a known one.
+    let other = Entry {
+        api_address: "elsewhere:8080".into(),
+        ..ent("n2", State::Alive, 5)
+    };
+    m.merge(&[other], None, 15);
+    assert_eq!(api_of(&m, "n2"), "n2:8080");
     // A newer claim without one (a Go peer) keeps it.
     m.merge(&[ent("n2", State::Alive, 6)], None, 20);
     assert_eq!(api_of(&m, "n2"), "n2:8080");

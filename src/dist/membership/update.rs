@@ -165,7 +165,7 @@ impl Membership {
             let (m_inc, m_state) = (m.incarnation, m.state);
             if !supersedes(e.incarnation, e.state, m_inc, m_state) {
                 // An equal claim still fills in an API address not known yet (2.6).
-                if (e.incarnation, e.state) == (m_inc, m_state) {
+                if (e.incarnation, e.state) == (m_inc, m_state) && m.api_address.is_empty() {
                     self.take_api_address(e, &mut p);
                 }
                 continue;
