@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 mod select;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lifecycle;
 mod update;
 
 /// LHM range is 0..=8 (cluster.md 2.5).
