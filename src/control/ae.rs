@@ -125,6 +125,7 @@ impl ControlCtx {
             }
             Ok(None) => None, // ring mismatch: skipped this interval
             Err(e) => {
+                self.dist.add(idx("AutoSyncFailures"), 1);
                 log::warn!("anti-entropy with {peer} failed: {e}");
                 *self.dist.last_auto_sync_error.borrow_mut() = format!("{peer}: {e}");
                 None

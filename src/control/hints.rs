@@ -100,6 +100,11 @@ impl HintQueues {
         self.queues.get(target).map_or(0, |q| q.map.len())
     }
 
+    /// The length of the longest per-target queue (the one nearest HINT_MAX_PER_NODE).
+    pub fn longest(&self) -> usize {
+        self.queues.values().map(|q| q.map.len()).max().unwrap_or(0)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queues.values().all(|q| q.map.is_empty())
     }
@@ -285,6 +290,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["k2", "k3"]
         );
+        assert_eq!(h.longest(), 2, "at the per-target cap");
+        h.push("c", "k1", item(1, 1, 0), 3);
+        assert_eq!(h.longest(), 2, "the longest queue, not the total");
+        assert_eq!(HintQueues::new(2, u64::MAX, 30_000).longest(), 0);
     }
 
     #[test]

@@ -124,7 +124,11 @@ impl ControlCtx {
         v[idx("TombstonesActive")] = total.tombstones;
         v[idx("TombstonesPurged")] += total.tombstones_purged;
         self.membership_values(&mut v);
-        v[idx("HintedBytes")] = self.hints.borrow().bytes();
+        let hints = self.hints.borrow();
+        v[idx("HintedBytes")] = hints.bytes();
+        v[idx("HintedQueueLongest")] = hints.longest() as u64;
+        v[idx("HintedQueueCap")] = self.node.config.hint_max_per_node;
+        v[idx("HintedBytesCap")] = self.node.config.hint_max_bytes;
         v[idx("TombstonesActive")] = total.tombstones;
         v
     }

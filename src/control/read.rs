@@ -80,6 +80,16 @@ impl ControlCtx {
     }
 
     pub async fn remote_read(self: &Rc<Self>, jobs: Vec<ReadJob>) -> Vec<(usize, ReadOutcome)> {
+        let out = self.remote_read_inner(jobs).await;
+        let failed = out
+            .iter()
+            .filter(|(_, o)| matches!(o, ReadOutcome::Failed(..)))
+            .count();
+        self.dist.add(idx("ReadQuorumFailures"), failed as u64);
+        out
+    }
+
+    async fn remote_read_inner(self: &Rc<Self>, jobs: Vec<ReadJob>) -> Vec<(usize, ReadOutcome)> {
         if self.node.config.read_consistency == Consistency::One {
             return self.read_one(jobs).await;
         }

@@ -80,6 +80,13 @@ pub const FIELDS: &[(&str, Kind)] = &[
     ("LocalHealth", G),
     ("RebalanceHandoffDrops", C),
     ("MerkleKeysPushed", C),
+    // Additions for alerting (docs/operations.md): reads answered 503 QUORUM_FAILED, failed
+    // anti-entropy exchanges, the longest per-target hint queue and both hint caps.
+    ("ReadQuorumFailures", C),
+    ("AutoSyncFailures", C),
+    ("HintedQueueLongest", G),
+    ("HintedQueueCap", G),
+    ("HintedBytesCap", G),
 ];
 
 pub const N: usize = FIELDS.len();
