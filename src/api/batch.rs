@@ -58,6 +58,19 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], r: &mut Responder<'_>) -> Op
             return None;
         }
     };
+    // Likewise a batch put item: `[null, null]` would fill the struct's fields in order.
+    let array_item = value
+        .get("items")
+        .and_then(|i| i.as_array())
+        .is_some_and(|items| items.iter().any(|it| it.is_array()));
+    if array_item {
+        r.error(
+            400,
+            "BAD_REQUEST",
+            "invalid JSON: items: every item must be a JSON object",
+        );
+        return None;
+    }
     match serde_json::from_value::<T>(value) {
         Ok(v) => Some(v),
         Err(e) => {

@@ -30,13 +30,14 @@ fn number(v: &str) -> Option<usize> {
     Some(v.parse().unwrap_or(usize::MAX))
 }
 
-/// The rules of api.md §10.1's table; the error is the exact 400 text. An empty parameter
-/// counts as absent (so echoing an empty `next_cursor` is not an error).
+/// The rules of api.md §10.1's table; the error is the exact 400 text. An empty `cursor`,
+/// `limit` or `max` is not an integer, so it is refused (echoing the last page's empty
+/// `next_cursor` back would otherwise restart the listing forever); an empty `q` is all keys.
 pub fn parse(query: &[u8]) -> Result<BrowseQuery, &'static str> {
     let param = |name: &[u8]| -> Option<String> {
         let raw = query_param(query, name)?;
         let v = form_decode(raw).unwrap_or_else(|_| raw.to_vec());
-        Some(String::from_utf8_lossy(&v).into_owned()).filter(|v| !v.is_empty())
+        Some(String::from_utf8_lossy(&v).into_owned())
     };
     let q = param(b"q").unwrap_or_default();
     if crate::dist::glob::Pattern::parse(&q).is_err() {
@@ -138,9 +139,14 @@ mod tests {
             ("user:", 7, 500, 50_000)
         );
         assert_eq!(
-            parse(b"cursor=&limit=").unwrap().limit,
-            100,
-            "empty is absent"
+            parse(b"cursor=").unwrap_err(),
+            "invalid cursor: must be a non-negative integer",
+            "an empty cursor is not an integer"
+        );
+        assert_eq!(
+            parse(b"q=").unwrap().q,
+            "",
+            "an empty pattern lists every key"
         );
         let e = |q: &[u8]| parse(q).unwrap_err();
         assert_eq!(e(b"q=%5Babc"), "invalid glob pattern");

@@ -15,7 +15,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/cache/batch/put", &["post"]),
     ("/v1/cache/batch/delete", &["post"]),
     ("/v1/owners/{key}", &["get", "head"]),
-    ("/v1/cache/keys", &["get", "head"]),
+    ("/v1/cache/keys", &["get", "head", "put", "delete"]),
     ("/v1/me", &["get", "head"]),
     ("/v1/me/can", &["get", "head"]),
 ];
