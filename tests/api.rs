@@ -842,6 +842,11 @@ fn batch_errors(c: &Client) {
         ("get", r#"{"keys":["\ud800"]}"#),
         ("delete", r#"{"keys":{"a":1}}"#),
         ("put", r#"{"items":"x"}"#),
+        // An item that is an array: serde alone would fill the item's fields from it.
+        (
+            "put",
+            r#"{"items":[{"key":"applied-not","value":"x"},["applied-not","y"]]}"#,
+        ),
         (
             "put",
             r#"{"items":[{"key":"applied-not","value":"x"},{"key":"k2","value":5}]}"#,
