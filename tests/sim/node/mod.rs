@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 mod repair;
 mod writes;
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use hypercache::config::Consistency;
@@ -57,12 +58,14 @@ pub enum Msg {
         probe: u64,
         ok: bool,
     },
+    /// Tables are shared, not copied per destination: a 1 000-node table sent to every peer
+    /// would otherwise hold gigabytes in flight.
     Gossip {
-        table: Vec<Member>,
+        table: Rc<Vec<Member>>,
     },
     GossipAnswer {
         id: String,
-        table: Vec<Member>,
+        table: Rc<Vec<Member>>,
     },
     Set {
         write: u64,
@@ -246,7 +249,7 @@ impl Node {
 
     /// cluster.md §2.2: push-pull with every seed, again every G until one answered.
     fn join(&mut self, out: &mut Out) {
-        let table = self.membership.table();
+        let table = Rc::new(self.membership.table());
         for &j in &self.seeds {
             out.send.push((
                 addr(j),
@@ -273,7 +276,7 @@ impl Node {
                     );
                 }
                 Effect::GossipTo(addrs) => {
-                    let table = self.membership.table();
+                    let table = Rc::new(self.membership.table());
                     for a in addrs {
                         out.send.push((
                             a,
@@ -316,7 +319,7 @@ impl Node {
                 out.timers.push((TIMERS.heartbeat_ms, Timer::Probe));
             }
             Timer::Gossip => {
-                let table = self.membership.table();
+                let table = Rc::new(self.membership.table());
                 for a in self.membership.gossip_round() {
                     out.send.push((
                         a,
@@ -449,7 +452,7 @@ impl Node {
                 self.effects(fx, out);
                 let answer = Msg::GossipAnswer {
                     id: id(self.idx),
-                    table: self.membership.table(),
+                    table: Rc::new(self.membership.table()),
                 };
                 out.send.push((from.into(), answer));
             }
