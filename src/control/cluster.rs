@@ -73,6 +73,12 @@ impl ControlCtx {
     /// every data core.
     pub fn publish_ring(self: &Rc<Self>) {
         let members = self.members.borrow().ring_members();
+        if self.ring.borrow().members() == members.as_slice() {
+            // The same members again (a transition that left the ring unchanged, say an id@
+            // seed's real incarnation arriving): nothing to publish, and no reason to restart a
+            // running rebalance scan or log the ring twice.
+            return;
+        }
         let ring = Arc::new(Ring::new(&members, self.node.config.replication));
         *self.ring.borrow_mut() = ring.clone();
         self.ring_changed();
