@@ -1205,14 +1205,7 @@ fn key_browser(c: &Client) {
         assert_eq!(r.status, 200, "{q}: {}", r.describe());
         r.json()
     };
-    let keys = |v: &Value| -> Vec<String> {
-        v["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k.as_str().unwrap().to_string())
-            .collect()
-    };
+    let keys = |v: &Value| str_list(v, "keys");
     let want = |from: usize, to: usize| -> Vec<String> {
         (from..to).map(|i| format!("kb-{i:02}")).collect()
     };

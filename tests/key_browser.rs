@@ -7,12 +7,7 @@ use common::cluster::*;
 use serde_json::Value;
 
 fn keys(v: &Value) -> Vec<String> {
-    v["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap().to_string())
-        .collect()
+    common::str_list(v, "keys")
 }
 
 #[test]

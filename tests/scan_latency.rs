@@ -106,4 +106,25 @@ fn gets_stay_fast_while_a_million_key_scan_runs() {
         median_worst < Duration::from_millis(80) && median_worst * 3 < its_scan,
         "a GET waited {median_worst:?} during a scan of {its_scan:?} (all: {worst:?})"
     );
+
+    // A pattern no key matches: each /internal/keys page visits a bounded number of slots
+    // (node::scan::PAGE_SLOTS) and returns an empty page with a cursor, never the whole shard.
+    let d = Client::new(n.dist(), None);
+    let (mut cursor, mut pages) = (String::new(), 0);
+    loop {
+        let v = d
+            .get(&format!("/internal/keys?q=zz&cursor={cursor}"))
+            .json();
+        assert!(v["keys"].as_array().unwrap().is_empty(), "{v}");
+        pages += 1;
+        cursor = v["next_cursor"].as_str().unwrap().to_string();
+        if cursor.is_empty() {
+            break;
+        }
+        assert!(pages < 100, "cursor does not advance: {v}");
+    }
+    assert!(
+        pages > 1,
+        "{KEYS} keys listed in one page: the per-page slot cap did not apply"
+    );
 }

@@ -16,6 +16,7 @@ const MAX_MAX: usize = 50_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrowseQuery {
     pub q: String,
+    pub pattern: crate::dist::glob::Pattern,
     pub cursor: usize,
     pub limit: usize,
     pub max: usize,
@@ -40,9 +41,7 @@ pub fn parse(query: &[u8]) -> Result<BrowseQuery, &'static str> {
         Some(String::from_utf8_lossy(&v).into_owned())
     };
     let q = param(b"q").unwrap_or_default();
-    if crate::dist::glob::Pattern::parse(&q).is_err() {
-        return Err("invalid glob pattern");
-    }
+    let pattern = crate::dist::glob::Pattern::parse(&q).map_err(|_| "invalid glob pattern")?;
     let cursor = match param(b"cursor") {
         None => 0,
         Some(v) => number(&v).ok_or("invalid cursor: must be a non-negative integer")?,
@@ -68,6 +67,7 @@ pub fn parse(query: &[u8]) -> Result<BrowseQuery, &'static str> {
     )?;
     Ok(BrowseQuery {
         q,
+        pattern,
         cursor,
         limit,
         max,
@@ -111,6 +111,7 @@ impl ClientService {
     pub(super) async fn browse(&self, q: BrowseQuery, r: &mut Responder<'_>) {
         let op = Op::BrowseKeys {
             q: q.q.clone(),
+            pattern: q.pattern.clone(),
             max: q.max,
         };
         let res = match self.ctx.dispatch.call(self.ctx.control(), op).await {

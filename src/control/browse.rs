@@ -78,7 +78,8 @@ struct KeysPage {
 
 impl ControlCtx {
     /// Lists the keys matching `q` on every alive member, at most `max` of them.
-    pub async fn browse_keys(self: &Rc<Self>, q: String, max: usize) -> Browse {
+    /// `q` as the client wrote it (for the peers), `pattern` as parsed from it (for our cores).
+    pub async fn browse_keys(self: &Rc<Self>, q: String, pattern: Pattern, max: usize) -> Browse {
         let me = self.node.node_id().to_string();
         let peers: Vec<(String, String)> = self
             .member_table()
@@ -95,7 +96,7 @@ impl ControlCtx {
                 (id, task)
             })
             .collect();
-        let mut all = self.local_keys(&q, max).await;
+        let mut all = self.local_keys(pattern, max).await;
         let mut partial = Vec::new();
         for (id, task) in tasks {
             match task.await {
@@ -116,11 +117,8 @@ impl ControlCtx {
     }
 
     /// This node's owned live keys matching `q`, from every data core, page by page.
-    async fn local_keys(&self, q: &str, max: usize) -> KeySet {
+    async fn local_keys(&self, pattern: Pattern, max: usize) -> KeySet {
         let mut set = KeySet::new(max);
-        let Ok(pattern) = Pattern::parse(q) else {
-            return set; // checked by the client route before it got here
-        };
         let ring = self.ring.borrow().clone();
         for core in 0..self.cores {
             let mut from = 0;

@@ -9,8 +9,11 @@ use super::sha256::sha256;
 pub const CHUNK: usize = 128;
 
 /// Returns (root, leaves); both empty/None for an empty store.
-pub fn build(entries: &mut [(Vec<u8>, u64)]) -> (Option<[u8; 32]>, Vec<[u8; 32]>) {
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+/// Sorts `entries` by key and keeps one per key, the highest version: the data cores' scans
+/// yield between slices and can report a key twice (an item, then its tombstone).
+pub fn build(entries: &mut Vec<(Vec<u8>, u64)>) -> (Option<[u8; 32]>, Vec<[u8; 32]>) {
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    entries.dedup_by(|later, first| later.0 == first.0);
     let leaves: Vec<[u8; 32]> = entries
         .chunks(CHUNK)
         .map(|chunk| {
@@ -51,7 +54,7 @@ mod tests {
 
     #[test]
     fn spec_vector() {
-        let (root, leaves) = build(&mut [(b"greeting".to_vec(), 7)]);
+        let (root, leaves) = build(&mut vec![(b"greeting".to_vec(), 7)]);
         let b64 = |h: &[u8; 32]| base64::engine::general_purpose::STANDARD.encode(h);
         assert_eq!(
             b64(&leaves[0]),
@@ -61,7 +64,7 @@ mod tests {
             root.map(|r| b64(&r)).as_deref(),
             Some("M/Vc5KQ4Q2cOPBvpZbVA8CUj/QKuXNO2wRq6TP9XDZQ=")
         );
-        assert_eq!(build(&mut []), (None, vec![]));
+        assert_eq!(build(&mut vec![]), (None, vec![]));
     }
 
     #[test]

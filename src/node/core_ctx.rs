@@ -285,7 +285,7 @@ impl CoreCtx {
                 unreachable!("cluster jobs go to the control core")
             }
             Op::AeDigests { .. } | Op::Keys { .. } | Op::ScanKeys | Op::MerkleEntries => {
-                unreachable!("scans run in node::scan, in the background queue")
+                unreachable!("scans run in node::scan, in the scan queue")
             }
         }
     }

@@ -3,9 +3,10 @@
 //!
 //! They run as tasks in the core's scan queue (250 shares against the client and mesh queues'
 //! 1000 each: a saturated core still gives a scan about a tenth of its time, so a million-key
-//! scan finishes inside the 5 s peer timeout), in slices of [`SCAN_SLICE`] slots ([`Shard::scan_items_step`]) with a yield point
-//! between slices, so a scan over millions of keys delays the GETs on its core by at most one
-//! slice. The shard is borrowed only inside a slice, never across the yield.
+//! scan finishes inside the 5 s peer timeout), in slices of [`SCAN_SLICE`] slots
+//! ([`Shard::scan_items_step`]) with a yield point between slices, so a scan over millions of
+//! keys delays the GETs on its core by at most one slice. The shard is borrowed only inside a
+//! slice, never across the yield.
 //!
 //! [`Shard::scan_items_step`]: crate::store::Shard::scan_items_step
 
@@ -24,7 +25,7 @@ pub const SCAN_SLICE: usize = 1024;
 /// pages), so every page finishes well inside the peer request timeout.
 pub const PAGE_SLOTS: usize = 64 * SCAN_SLICE;
 
-/// Whether `op` is a scan, run by [`scan`] in the background queue rather than by
+/// Whether `op` is a scan, run by [`scan`] in the scan queue rather than by
 /// [`CoreCtx::execute`].
 pub fn is_scan(op: &Op) -> bool {
     matches!(
@@ -77,41 +78,30 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
         } => {
             let me = ctx.node.node_id().to_string();
             let mut buf = Vec::new();
-            let (mut page, mut at) = (Vec::new(), from);
-            let mut visited = 0;
-            loop {
-                let mut full = false;
-                let step =
-                    ctx.shard
-                        .borrow()
-                        .scan_items_step(at, SCAN_SLICE, now_ms(), |h, k, _| {
-                            let Ok(key) = std::str::from_utf8(k) else {
-                                return true;
-                            };
-                            if !pattern.matches(key) {
-                                return true;
-                            }
-                            ring.owners_into(h, &mut buf);
-                            if !buf.iter().any(|&i| ring.member(i) == me) {
-                                return true;
-                            }
-                            if page.len() == limit {
-                                // One more match exists: the next page starts at it.
-                                full = true;
-                                return false;
-                            }
-                            page.push(key.to_string());
-                            true
-                        });
-                visited += SCAN_SLICE;
-                match step {
-                    Resume::At(n) if full || visited >= PAGE_SLOTS => {
-                        return Reply::KeyPage(page, Some(n))
-                    }
-                    Resume::At(n) => at = n,
-                    Resume::Done => return Reply::KeyPage(page, None),
+            let mut page = Vec::new();
+            let resume = scan_items(&ctx, from, PAGE_SLOTS, |h, k, _| {
+                let Ok(key) = std::str::from_utf8(k) else {
+                    return true;
+                };
+                if !pattern.matches(key) {
+                    return true;
                 }
-                glommio::yield_if_needed().await;
+                ring.owners_into(h, &mut buf);
+                if !buf.iter().any(|&i| ring.member(i) == me) {
+                    return true;
+                }
+                if page.len() == limit {
+                    // One more match exists: the next page starts at it.
+                    return false;
+                }
+                page.push(key.to_string());
+                true
+            })
+            .await;
+            // A page that stopped early (full, or PAGE_SLOTS visited) resumes where it stopped.
+            match resume {
+                Resume::At(n) => Reply::KeyPage(page, Some(n)),
+                Resume::Done => Reply::KeyPage(page, None),
             }
         }
         Op::ScanKeys => {
@@ -126,9 +116,7 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
             let mut v = Vec::new();
             each_item(&ctx, |_, k, i| v.push((k.to_vec(), i.version))).await;
             each_tombstone(&ctx, |_, k, ver, _| v.push((k.to_vec(), ver))).await;
-            // One entry per key, the highest version (see AeDigests).
-            v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-            v.dedup_by(|later, first| later.0 == first.0);
+            // A key seen twice is deduplicated by `merkle::build`, which sorts anyway.
             Reply::Entries(v)
         }
         _ => unreachable!("not a scan op"),
@@ -137,18 +125,36 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
 
 /// Every live item, a slice at a time: `f(hash, key, item)`.
 async fn each_item(ctx: &CoreCtx, mut f: impl FnMut(u64, &[u8], Item<'_>)) {
-    let mut at = 0;
+    scan_items(ctx, 0, usize::MAX, |h, k, i| {
+        f(h, k, i);
+        true
+    })
+    .await;
+}
+
+/// Live items from slot `from` on, a slice at a time with a yield between slices, until `f`
+/// returns false (resume at that item), about `max_slots` slots were visited, or the end.
+async fn scan_items(
+    ctx: &CoreCtx,
+    from: usize,
+    max_slots: usize,
+    mut f: impl FnMut(u64, &[u8], Item<'_>) -> bool,
+) -> Resume {
+    let (mut at, mut visited) = (from, 0usize);
     loop {
+        let mut stopped = false;
         let step = ctx
             .shard
             .borrow()
             .scan_items_step(at, SCAN_SLICE, now_ms(), |h, k, i| {
-                f(h, k, i);
-                true
+                stopped = !f(h, k, i);
+                !stopped
             });
+        visited = visited.saturating_add(SCAN_SLICE);
         match step {
+            Resume::At(n) if stopped || visited >= max_slots => return Resume::At(n),
             Resume::At(n) => at = n,
-            Resume::Done => return,
+            Resume::Done => return Resume::Done,
         }
         glommio::yield_if_needed().await;
     }

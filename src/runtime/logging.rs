@@ -18,10 +18,12 @@ pub fn init(level: log::LevelFilter, format: LogFormat, node: String) {
         .filter_level(level)
         .format(move |buf, rec| {
             let ts = crate::http::date::rfc3339_millis(crate::node::now_ms());
-            let msg = rec.args().to_string();
             match format {
-                LogFormat::Text => writeln!(buf, "{ts} {} node={node} {msg}", rec.level()),
-                LogFormat::Json => writeln!(buf, "{}", json_line(&ts, rec.level(), &node, &msg)),
+                LogFormat::Text => writeln!(buf, "{ts} {} node={node} {}", rec.level(), rec.args()),
+                LogFormat::Json => {
+                    let msg = rec.args().to_string();
+                    writeln!(buf, "{}", json_line(&ts, rec.level(), &node, &msg))
+                }
             }
         })
         .target(env_logger::Target::Stderr)

@@ -275,6 +275,7 @@ pub enum Op {
     /// To the control core: the cluster key browser's fan-out (api.md §10.1).
     BrowseKeys {
         q: String,
+        pattern: crate::dist::glob::Pattern,
         max: usize,
     },
     BatchGet(Vec<KeyRef>),

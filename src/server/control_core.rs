@@ -94,8 +94,8 @@ pub(super) async fn control_core(
                 Op::RemoteRead(jobs) => Handled::Later(Box::pin(async move {
                     Reply::ReadDone(ctl.remote_read(jobs).await)
                 })),
-                Op::BrowseKeys { q, max } => Handled::Later(Box::pin(async move {
-                    Reply::Browse(ctl.browse_keys(q, max).await)
+                Op::BrowseKeys { q, pattern, max } => Handled::Later(Box::pin(async move {
+                    Reply::Browse(ctl.browse_keys(q, pattern, max).await)
                 })),
                 _ => Handled::Now(Reply::Count(0)),
             }

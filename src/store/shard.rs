@@ -131,30 +131,13 @@ impl Shard {
         removed
     }
 
-    /// Visits live items in slot order: `f(hash, key, item)`. No side effects.
+    /// Visits live items in slot order: `f(hash, key, item)`. No side effects. One unbounded
+    /// [`Self::scan_items_step`]; the runtime scans in bounded steps instead (`node::scan`).
     pub fn for_each_live(&self, now_ms: u64, mut f: impl FnMut(u64, &[u8], Item<'_>)) {
-        for (idx, e) in self.slab.iter_live() {
-            if !e.is_expired(now_ms) {
-                f(e.hash, e.key(), self.item(idx));
-            }
-        }
-    }
-
-    /// Visits tombstones not yet past the TTL: `f(hash, key, version, origin,
-    /// deleted_at_ms)`. No side effects.
-    pub fn for_each_tombstone(&self, now_ms: u64, mut f: impl FnMut(u64, &[u8], u64, &str, u64)) {
-        for pos in 0..self.tombstones.len() {
-            let t = self.tombstones.get(pos);
-            if !t.is_purgeable(now_ms, self.tombstone_ttl_ms) {
-                f(
-                    t.hash,
-                    t.key(),
-                    t.version,
-                    self.origins.name(t.origin),
-                    t.deleted_at_ms,
-                );
-            }
-        }
+        self.scan_items_step(0, usize::MAX, now_ms, |h, k, i| {
+            f(h, k, i);
+            true
+        });
     }
 
     /// Rebalance hand-off: drops the local item or tombstone of `key` only if
@@ -185,14 +168,6 @@ impl Shard {
             }
             Local::Absent => false,
         }
-    }
-
-    /// Every key held (live items and tombstones): `(hash, key)`.
-    pub fn keys(&self, now_ms: u64) -> Vec<(u64, Vec<u8>)> {
-        let mut out = Vec::with_capacity(self.len() + self.tombstones.len());
-        self.for_each_live(now_ms, |h, k, _| out.push((h, k.to_vec())));
-        self.for_each_tombstone(now_ms, |h, k, _, _, _| out.push((h, k.to_vec())));
-        out
     }
 
     pub fn stats(&self) -> ShardStats {

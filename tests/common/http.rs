@@ -394,3 +394,13 @@ pub fn raw_with(addr: SocketAddr, bytes: &[u8], timeout: Duration, half_close: b
     }
     c.read_to_end(timeout)
 }
+
+/// The strings of the array field `field` of a JSON body (a key browser's `keys`, say).
+pub fn str_list(v: &Value, field: &str) -> Vec<String> {
+    v[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no array {field} in {v}"))
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
+}
