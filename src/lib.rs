@@ -9,7 +9,8 @@
 //!  main thread ── runs the operator commands (--help, --version,
 //!                 check-config) or parses env into Config (and the policy
 //!                 file), binds every listener, starts the executors, then
-//!                 waits for SIGTERM/SIGINT (sigwait; SIGHUP is logged).
+//!                 waits for SIGTERM/SIGINT (sigwait; SIGHUP reloads the
+//!                 TLS material of every TLS listener).
 //!
 //!  data core 0 (CPU c0)        data core 1 (CPU c1)  ...   control core (CPU cN or shared)
 //!  ┌─────────────────────┐    ┌─────────────────────┐      ┌──────────────────────────┐
@@ -71,6 +72,11 @@
 //!   the logger (text or JSON).
 //! - [`http`]: parser, chunked decoder, response writer, connection loop, the
 //!   refusals every listener shares (`answers`).
+//! - [`tls`]: TLS on every listener and between peers (security.md §2–§4):
+//!   PEM files → rustls configurations, the first-record sniff and handshake
+//!   on an accepted connection, the plaintext-or-TLS stream the connection
+//!   loop and the peer client read and write, SIGHUP reload through a
+//!   per-listener slot shared by the cores.
 //! - [`auth`]: who may call what (security.md): the policy file, pure
 //!   credential resolution, scopes, the per-core gate (Basic via bcrypt off
 //!   the executor), the dist listener's peer token. Knows no routes.
@@ -109,3 +115,4 @@ pub mod node;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod tls;

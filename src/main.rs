@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hypercache::config::{level_name, Config};
 use hypercache::server;
+use hypercache::tls::TlsSet;
 
 fn die(code: i32, msg: &str) -> ! {
     eprintln!("{msg}");
@@ -52,10 +53,14 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
-/// Waits for SIGTERM/SIGINT (a SIGHUP is logged and waited past); with a
+/// Waits for SIGTERM/SIGINT (a SIGHUP reloads the TLS material and is waited past); with a
 /// timeout, None once it has passed.
 /// Interrupted waits (EINTR) resume with the remaining time.
-fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
+fn wait_signal(
+    set: &libc::sigset_t,
+    timeout: Option<Duration>,
+    tls: &hypercache::tls::TlsSet,
+) -> Option<i32> {
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
         // SAFETY: sigwait/sigtimedwait on a set we own.
@@ -83,7 +88,11 @@ fn wait_signal(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
             }
         };
         if r == libc::SIGHUP {
-            log::info!("SIGHUP received: no TLS listener to reload");
+            // security.md §4: reload every TLS listener's files on this thread (file reads
+            // never run on an executor); each core picks the new material up at its next accept.
+            for (level, line) in tls.reload_all() {
+                log::log!(level, "{line}");
+            }
             continue;
         }
         if r > 0 {
@@ -141,6 +150,7 @@ fn main() {
         .collect();
     let hostname = hostname();
     let config = match Config::from_vars(&vars, &affinity, hostname.as_deref()).and_then(|mut c| {
+        c.load_tls().map_err(|e| vec![e])?;
         c.load_policy().map_err(|e| vec![e])?;
         Ok(c)
     }) {
@@ -162,13 +172,14 @@ fn main() {
         (None, None) => log::warn!(
             "HYPERCACHE_AUTH_TOKEN is empty: every listener is open to anyone who can reach it"
         ),
-        (Some(_), None) => log::warn!(
+        (Some(_), None) if config.tls.dist.is_none() => log::warn!(
             "the dist listener is open: set HYPERCACHE_AUTH_TOKEN (peer token) or HYPERCACHE_DIST_TLS_*"
         ),
         _ => {}
     }
+    let any_tls = config.tls.client.is_some() || config.tls.mgmt.is_some();
     if let Some(p) = &config.policy {
-        for w in p.warnings(false) {
+        for w in p.warnings(any_tls) {
             log::warn!("{w}");
         }
     }
@@ -177,11 +188,16 @@ fn main() {
     }
     let set = block_signals();
     let summary = StartSummary::of(&config);
+    let tls = config.tls.clone();
     let handle = match server::run(config) {
         Ok(h) => h,
         Err(e) => die(e.code, &prefixed(e.message)),
     };
     let n = &handle.node;
+    let advertise_host = n.advertise.rsplit_once(':').map_or("", |(h, _)| h);
+    for w in tls.warnings(advertise_host) {
+        log::warn!("{w}");
+    }
     log::info!(
         "hypercache-server started api={} mgmt={} dist={} advertise={} {}",
         n.api_addr,
@@ -191,13 +207,13 @@ fn main() {
         summary.0
     );
     // First signal: the control core runs the shutdown sequence and exits 0.
-    let Some(first) = wait_signal(&set, None) else {
+    let Some(first) = wait_signal(&set, None, &tls) else {
         die(1, "hypercache-server: sigwait failed");
     };
     log::info!("signal {first} received: shutting down");
     n.shutdown_requested.store(true, Ordering::Release);
     let limit = n.config.shutdown_timeout + Duration::from_secs(1);
-    match wait_signal(&set, Some(limit)) {
+    match wait_signal(&set, Some(limit), &tls) {
         Some(sig) => {
             log::warn!("second signal {sig}: exiting at once");
             std::process::exit(128 + sig);
@@ -229,7 +245,7 @@ struct StartSummary(String);
 impl StartSummary {
     fn of(c: &Config) -> StartSummary {
         StartSummary(format!(
-            "cores={} cpus={} control_cpu={} seeds={} replication={} write={} read={} auth={} capacity={} max_memory={} eviction={} log_level={} api_tls=off mgmt_tls=off dist_tls=off oidc=off",
+            "cores={} cpus={} control_cpu={} seeds={} replication={} write={} read={} auth={} capacity={} max_memory={} eviction={} log_level={} api_tls={} mgmt_tls={} dist_tls={} oidc=off",
             c.cores,
             hypercache::config::cpuset::format_cpu_list(c.data_cpus()),
             c.control_cpu(),
@@ -242,6 +258,9 @@ impl StartSummary {
             c.max_memory.map_or("none".to_string(), |m| m.to_string()),
             c.eviction.name(),
             level_name(c.log_level),
+            TlsSet::mode(&c.tls.client),
+            TlsSet::mode(&c.tls.mgmt),
+            TlsSet::mode(&c.tls.dist),
         ))
     }
 }

@@ -135,7 +135,7 @@ const BAD: &[Bad] = &[
     },
     Bad {
         env: &[("HYPERCACHE_API_TLS_CERT", "/tmp/cert.pem")],
-        needles: &["HYPERCACHE_API_TLS_CERT", "not supported"],
+        needles: &["HYPERCACHE_API_TLS_CERT and HYPERCACHE_API_TLS_KEY must both be set"],
     },
     Bad {
         env: &[("HYPERCACHE_OIDC_ISSUER", "https://issuer.example")],

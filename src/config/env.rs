@@ -42,6 +42,62 @@ fn any_port(port: u16) -> ListenAddr {
     }
 }
 
+/// security.md §2: CERT and KEY both or neither; the client CA only with both. The files
+/// are read by `Config::load_tls`.
+fn client_tls(
+    l: &mut Loader<'_>,
+    cert: &'static str,
+    key: &'static str,
+    ca: &'static str,
+) -> Option<crate::tls::material::Paths> {
+    match (l.value(cert), l.value(key), l.value(ca)) {
+        (Some(c), Some(k), a) => Some(crate::tls::material::Paths {
+            cert: c.to_string(),
+            key: k.to_string(),
+            ca: a.map(str::to_string),
+        }),
+        (None, None, None) => None,
+        (None, None, Some(_)) => {
+            l.fail(ca, format!("{ca} needs {cert} and {key}"));
+            None
+        }
+        _ => {
+            l.fail(cert, format!("{cert} and {key} must both be set"));
+            None
+        }
+    }
+}
+
+/// security.md §3: all three dist TLS variables or none.
+fn dist_tls(l: &mut Loader<'_>) -> Option<crate::tls::material::Paths> {
+    let names = [DIST_TLS_CERT, DIST_TLS_KEY, DIST_TLS_CA];
+    let values: Vec<Option<&str>> = names.iter().map(|n| l.value(n)).collect();
+    match values.as_slice() {
+        [Some(c), Some(k), Some(a)] => Some(crate::tls::material::Paths {
+            cert: c.to_string(),
+            key: k.to_string(),
+            ca: Some(a.to_string()),
+        }),
+        [None, None, None] => None,
+        _ => {
+            let missing: Vec<&str> = names
+                .iter()
+                .zip(&values)
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| *n)
+                .collect();
+            l.fail(
+                DIST_TLS_CERT,
+                format!(
+                    "{DIST_TLS_CERT}, {DIST_TLS_KEY} and {DIST_TLS_CA} must all be set (missing: {})",
+                    missing.join(", ")
+                ),
+            );
+            None
+        }
+    }
+}
+
 pub(crate) fn load(
     vars: &[(String, String)],
     affinity: &[usize],
@@ -256,6 +312,12 @@ pub(crate) fn load(
         duration(t, true)
     });
 
+    let tls_paths = crate::tls::TlsPaths {
+        client: client_tls(&mut l, API_TLS_CERT, API_TLS_KEY, API_TLS_CLIENT_CA),
+        mgmt: client_tls(&mut l, MGMT_TLS_CERT, MGMT_TLS_KEY, MGMT_TLS_CLIENT_CA),
+        dist: dist_tls(&mut l),
+    };
+
     for (name, fix) in REFUSED {
         if l.value(name).is_some() {
             l.errors
@@ -311,6 +373,8 @@ pub(crate) fn load(
         cpu_set,
         shutdown_timeout,
         drain_grace,
+        tls_paths,
+        tls: Default::default(),
         unknown_vars,
     };
     checks::cross_check(&mut l, &config);

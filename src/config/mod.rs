@@ -128,6 +128,10 @@ pub struct Config {
     pub cpu_set: Vec<usize>,
     pub shutdown_timeout: Duration,
     pub drain_grace: Duration,
+    /// `HYPERCACHE_{API,MGMT,DIST}_TLS_*` as configured (security.md §1).
+    pub tls_paths: crate::tls::TlsPaths,
+    /// The loaded TLS material, set by [`Config::load_tls`].
+    pub tls: std::sync::Arc<crate::tls::TlsSet>,
     /// `HYPERCACHE_*` names not in the table, sorted, for one warning line each.
     pub unknown_vars: Vec<String>,
 }
@@ -252,11 +256,23 @@ impl Config {
 
     /// Reads and validates `HYPERCACHE_AUTH_CONFIG` when set (security.md §5): the
     /// exit-2 line names the variable, the path and the first problem.
+    /// Reads and validates every TLS listener's files (security.md §2, §3): exit 2 on failure.
+    pub fn load_tls(&mut self) -> Result<(), ConfigError> {
+        let set = self.tls_paths.load().map_err(ConfigError::new)?;
+        self.tls = std::sync::Arc::new(set);
+        Ok(())
+    }
+
     pub fn load_policy(&mut self) -> Result<(), ConfigError> {
         let Some(path) = &self.auth_config else {
             return Ok(());
         };
-        let around = crate::auth::policy::Surroundings::default();
+        let has_ca =
+            |p: &Option<crate::tls::material::Paths>| p.as_ref().is_some_and(|p| p.ca.is_some());
+        let around = crate::auth::policy::Surroundings {
+            client_ca: has_ca(&self.tls_paths.client) || has_ca(&self.tls_paths.mgmt),
+            ..Default::default()
+        };
         let p = crate::auth::policy::load(path, around).map_err(ConfigError::new)?;
         self.policy = Some(std::sync::Arc::new(p));
         Ok(())
@@ -310,7 +326,27 @@ impl Config {
             d(self.shutdown_timeout),
             d(self.drain_grace),
         ];
-        table::TABLE.iter().map(|r| r.name).zip(values).collect()
+        let t = &self.tls_paths;
+        let path = |p: &Option<crate::tls::material::Paths>,
+                    f: fn(&crate::tls::material::Paths) -> Option<&String>| {
+            p.as_ref().and_then(f).cloned().unwrap_or_default()
+        };
+        let tls_values = [
+            path(&t.client, |p| Some(&p.cert)),
+            path(&t.client, |p| Some(&p.key)),
+            path(&t.client, |p| p.ca.as_ref()),
+            path(&t.mgmt, |p| Some(&p.cert)),
+            path(&t.mgmt, |p| Some(&p.key)),
+            path(&t.mgmt, |p| p.ca.as_ref()),
+            path(&t.dist, |p| Some(&p.cert)),
+            path(&t.dist, |p| Some(&p.key)),
+            path(&t.dist, |p| p.ca.as_ref()),
+        ];
+        table::TABLE
+            .iter()
+            .map(|r| r.name)
+            .zip(values.into_iter().chain(tls_values))
+            .collect()
     }
 }
 

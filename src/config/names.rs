@@ -39,17 +39,22 @@ pub(crate) const CORES: &str = "HYPERCACHE_CORES";
 pub(crate) const CPU_SET: &str = "HYPERCACHE_CPU_SET";
 pub(crate) const SHUTDOWN_TIMEOUT: &str = "HYPERCACHE_SHUTDOWN_TIMEOUT";
 pub(crate) const DRAIN_GRACE: &str = "HYPERCACHE_DRAIN_GRACE";
+pub(crate) const API_TLS_CERT: &str = "HYPERCACHE_API_TLS_CERT";
+pub(crate) const API_TLS_KEY: &str = "HYPERCACHE_API_TLS_KEY";
+pub(crate) const API_TLS_CLIENT_CA: &str = "HYPERCACHE_API_TLS_CLIENT_CA";
+pub(crate) const MGMT_TLS_CERT: &str = "HYPERCACHE_MGMT_TLS_CERT";
+pub(crate) const MGMT_TLS_KEY: &str = "HYPERCACHE_MGMT_TLS_KEY";
+pub(crate) const MGMT_TLS_CLIENT_CA: &str = "HYPERCACHE_MGMT_TLS_CLIENT_CA";
+pub(crate) const DIST_TLS_CERT: &str = "HYPERCACHE_DIST_TLS_CERT";
+pub(crate) const DIST_TLS_KEY: &str = "HYPERCACHE_DIST_TLS_KEY";
+pub(crate) const DIST_TLS_CA: &str = "HYPERCACHE_DIST_TLS_CA";
 
-const TLS_FIX: &str = "terminate TLS in a proxy in front of the client listener";
 const OIDC_FIX: &str =
     "validate OIDC tokens in a proxy in front of the client listener, or use HYPERCACHE_AUTH_TOKEN";
 
 /// ops.md §2.6: Go server variables that must stop start-up rather than be ignored, since
 /// ignoring them would serve plaintext or unauthenticated traffic to someone who asked for more.
-pub const REFUSED: [(&str, &str); 7] = [
-    ("HYPERCACHE_API_TLS_CERT", TLS_FIX),
-    ("HYPERCACHE_API_TLS_KEY", TLS_FIX),
-    ("HYPERCACHE_API_TLS_CLIENT_CA", TLS_FIX),
+pub const REFUSED: [(&str, &str); 4] = [
     ("HYPERCACHE_OIDC_ISSUER", OIDC_FIX),
     ("HYPERCACHE_OIDC_AUDIENCE", OIDC_FIX),
     ("HYPERCACHE_OIDC_IDENTITY_CLAIM", OIDC_FIX),
@@ -64,12 +69,12 @@ mod tests {
     fn names_are_unique_and_prefixed() {
         let mut all: Vec<&str> = super::super::table::TABLE.iter().map(|r| r.name).collect();
         all.extend(REFUSED.iter().map(|(n, _)| *n));
-        assert_eq!(all.len(), 43);
+        assert_eq!(all.len(), 49);
         for n in &all {
             assert!(n.starts_with("HYPERCACHE_"), "{n}");
         }
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), 43);
+        assert_eq!(all.len(), 49);
     }
 }

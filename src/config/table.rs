@@ -42,8 +42,13 @@ const LISTEN_FORM_MGMT: &str =
 const LISTEN_FORM_DIST: &str =
     "host:port, [ipv6]:port or :port with a port from 0 to 65535, such as :7946 or 127.0.0.1:7946";
 
-/// ops.md §2.4 plus `HYPERCACHE_LOG_FORMAT` (this server's addition, docs/operations.md).
-pub const TABLE: [VarSpec; 36] = [
+const PEM_CERT: &str = "a path to a PEM file: the leaf certificate, then any intermediates";
+const PEM_KEY: &str =
+    "a path to one unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1; RSA, ECDSA P-256/P-384 or Ed25519)";
+const PEM_CA: &str = "a path to a PEM bundle of CA certificates";
+
+/// ops.md §2.4 and security.md §1 plus `HYPERCACHE_LOG_FORMAT` (this server's addition, docs/operations.md).
+pub const TABLE: [VarSpec; 45] = [
     row(NODE_ID, "the host name (node if none)", "1-128 characters of A-Z a-z 0-9 . _ -", "node identity in the ring, responses and logs"),
     row(API_ADDR, ":8080", LISTEN_FORM_API, "client listener, bound by every data core"),
     row(MGMT_ADDR, ":8081", LISTEN_FORM_MGMT, "management listener"),
@@ -80,6 +85,15 @@ pub const TABLE: [VarSpec; 36] = [
     row(CPU_SET, "the process affinity mask", "a Linux cpu list such as 0-3,8,10-11 without duplicates", "CPUs used for pinning"),
     row(SHUTDOWN_TIMEOUT, "30s", DURATION, "deadline for the whole shutdown"),
     row(DRAIN_GRACE, "5s (at most a quarter of SHUTDOWN_TIMEOUT)", "0 or a duration such as 500ms, 1s or 1m30s", "pause between drain and closing the client listener and its idle connections"),
+    row(API_TLS_CERT, "unset (plaintext)", PEM_CERT, "the client listener serves TLS 1.2/1.3 with this chain; needs API_TLS_KEY; reloaded on SIGHUP"),
+    row(API_TLS_KEY, "unset", PEM_KEY, "the private key of API_TLS_CERT"),
+    row(API_TLS_CLIENT_CA, "unset", PEM_CA, "the client listener requires client certificates that chain to this bundle (mTLS)"),
+    row(MGMT_TLS_CERT, "unset (plaintext)", PEM_CERT, "the management listener serves TLS; needs MGMT_TLS_KEY; reloaded on SIGHUP"),
+    row(MGMT_TLS_KEY, "unset", PEM_KEY, "the private key of MGMT_TLS_CERT"),
+    row(MGMT_TLS_CLIENT_CA, "unset", PEM_CA, "the management listener requires client certificates that chain to this bundle"),
+    row(DIST_TLS_CERT, "unset (plaintext)", PEM_CERT, "mutual TLS between peers: the node's certificate, for serving and dialling (all three DIST_TLS_* or none)"),
+    row(DIST_TLS_KEY, "unset", PEM_KEY, "the private key of DIST_TLS_CERT"),
+    row(DIST_TLS_CA, "unset", PEM_CA, "the cluster CA: peers' certificates must chain to it, in both directions"),
 ];
 
 /// The accepted form of `name` (a table row always exists: the names are the table's).

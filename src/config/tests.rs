@@ -254,6 +254,7 @@ fn the_token_is_never_shown() {
 fn all_failures_are_reported_in_table_order() {
     let e = errs(&[
         ("HYPERCACHE_DRAIN_GRACE", "x"),
+        ("HYPERCACHE_OIDC_ISSUER", "https://id"),
         ("HYPERCACHE_API_TLS_CERT", "/c.pem"),
         ("HYPERCACHE_HEARTBEAT", "fast"),
         ("HYPERCACHE_NODE_ID", "bad id"),
@@ -269,12 +270,14 @@ fn all_failures_are_reported_in_table_order() {
             "HYPERCACHE_NODE_ID",
             "HYPERCACHE_HEARTBEAT",
             "HYPERCACHE_DRAIN_GRACE",
+            "and",
             "is",
             "HYPERCACHE_TOMBSTONE_TTL"
         ],
         "{e:#?}"
     );
-    assert!(e[3].starts_with("hypercache-server: HYPERCACHE_API_TLS_CERT is not supported"));
+    assert!(e[3].starts_with("hypercache-server: HYPERCACHE_API_TLS_CERT and"));
+    assert!(e[4].starts_with("hypercache-server: HYPERCACHE_OIDC_ISSUER is not supported"));
 }
 
 #[test]
@@ -353,11 +356,49 @@ fn node_id_defaults() {
 }
 
 #[test]
+fn tls_variables_come_in_sets() {
+    let e = errs(&[
+        ("HYPERCACHE_API_TLS_KEY", "/k.pem"),
+        ("HYPERCACHE_MGMT_TLS_CLIENT_CA", "/ca.pem"),
+        ("HYPERCACHE_DIST_TLS_CA", "/ca.pem"),
+    ]);
+    assert_eq!(
+        e,
+        [
+            "hypercache-server: HYPERCACHE_API_TLS_CERT and HYPERCACHE_API_TLS_KEY must both be set",
+            "hypercache-server: HYPERCACHE_MGMT_TLS_CLIENT_CA needs HYPERCACHE_MGMT_TLS_CERT and HYPERCACHE_MGMT_TLS_KEY",
+            "hypercache-server: HYPERCACHE_DIST_TLS_CERT, HYPERCACHE_DIST_TLS_KEY and HYPERCACHE_DIST_TLS_CA must all be set (missing: HYPERCACHE_DIST_TLS_CERT, HYPERCACHE_DIST_TLS_KEY)",
+        ]
+    );
+    // Paths are only checked for presence here; the files are read by Config::load_tls.
+    let c = ok(&[
+        ("HYPERCACHE_API_TLS_CERT", " /c.pem "),
+        ("HYPERCACHE_API_TLS_KEY", "/k.pem"),
+        ("HYPERCACHE_DIST_TLS_CERT", "/d.pem"),
+        ("HYPERCACHE_DIST_TLS_KEY", "/dk.pem"),
+        ("HYPERCACHE_DIST_TLS_CA", "/dca.pem"),
+    ]);
+    let api = c.tls_paths.client.as_ref().unwrap();
+    assert_eq!(
+        (api.cert.as_str(), api.key.as_str(), api.ca.as_deref()),
+        ("/c.pem", "/k.pem", None)
+    );
+    assert!(c.tls_paths.mgmt.is_none());
+    assert_eq!(
+        c.tls_paths.dist.as_ref().unwrap().ca.as_deref(),
+        Some("/dca.pem")
+    );
+    let env = c.env_view();
+    assert!(env.contains(&("HYPERCACHE_API_TLS_CERT", "/c.pem".to_string())));
+    assert!(env.contains(&("HYPERCACHE_MGMT_TLS_CERT", String::new())));
+}
+
+#[test]
 fn refused_go_variables() {
-    let msg = one_err(&[("HYPERCACHE_API_TLS_CERT", "/etc/cert.pem")], &[]);
+    let msg = one_err(&[("HYPERCACHE_OIDC_AUDIENCE", "cache")], &[]);
     assert_eq!(
         msg,
-        "hypercache-server: HYPERCACHE_API_TLS_CERT is not supported: terminate TLS in a proxy in front of the client listener"
+        "hypercache-server: HYPERCACHE_OIDC_AUDIENCE is not supported: validate OIDC tokens in a proxy in front of the client listener, or use HYPERCACHE_AUTH_TOKEN"
     );
     for (name, _) in REFUSED {
         one_err(&[(name, "x")], &[name, "not supported", "proxy"]);

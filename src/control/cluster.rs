@@ -72,6 +72,9 @@ impl ControlCtx {
     /// Rebuilds the ring from the ring members and sends the snapshot to
     /// every data core.
     pub fn publish_ring(self: &Rc<Self>) {
+        for e in self.members.borrow().table() {
+            self.peers.learn_name(&e.address, &e.id);
+        }
         let members = self.members.borrow().ring_members();
         if self.ring.borrow().members() == members.as_slice() {
             // The same members again (a transition that left the ring unchanged, say an id@

@@ -6,6 +6,11 @@
 //! membership traffic (health, probe, gossip) so it never queues behind data.
 //! A request that fails on a reused connection before any response byte is
 //! retried once on a new connection: every dist route is idempotent.
+//!
+//! With dist TLS (security.md §3) every new connection is a TLS client: the
+//! node's certificate is presented, the peer's is verified against the cluster
+//! CA and the dialled host, and the connection is pooled like a plaintext one,
+//! so the handshake is paid once per pooled connection, not per request.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,6 +21,9 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
+
+use crate::tls::stream::PeerStream;
+use crate::tls::Slot;
 
 /// Idle connections kept per peer and class: as many as requests may be in
 /// flight, so a busy peer never pays a TCP connect per request.
@@ -46,6 +54,7 @@ pub enum ClientError {
     Io(String),
     Timeout,
     BadResponse(&'static str),
+    Tls(String),
 }
 
 impl std::fmt::Display for ClientError {
@@ -56,17 +65,22 @@ impl std::fmt::Display for ClientError {
             ClientError::Io(e) => write!(f, "i/o: {e}"),
             ClientError::Timeout => write!(f, "timed out"),
             ClientError::BadResponse(e) => write!(f, "bad response: {e}"),
+            ClientError::Tls(e) => write!(f, "tls: {e}"),
         }
     }
 }
 
 struct Pool {
-    idle: Vec<(TcpStream, Instant)>,
+    idle: Vec<(PeerStream, Instant)>,
     inflight: Rc<Semaphore>,
 }
 
 pub struct PeerClient {
     auth: Option<String>,
+    /// Dist TLS: the node's certificate and the cluster CA (None: plaintext).
+    tls: Option<std::sync::Arc<Slot>>,
+    /// Peer ids by dist address, for the handshake-failure warning.
+    names: RefCell<HashMap<String, String>>,
     pools: RefCell<HashMap<(String, Class), Pool>>,
     resolved: RefCell<HashMap<String, SocketAddr>>,
     /// Requests sent, by route label (for `hypercache_peer_requests_total`).
@@ -93,9 +107,11 @@ enum Attempt {
 }
 
 impl PeerClient {
-    pub fn new(token: Option<&str>) -> PeerClient {
+    pub fn new(token: Option<&str>, tls: Option<std::sync::Arc<Slot>>) -> PeerClient {
         PeerClient {
             auth: token.map(|t| format!("Bearer {t}")),
+            tls,
+            names: RefCell::new(HashMap::new()),
             pools: RefCell::new(HashMap::new()),
             resolved: RefCell::new(HashMap::new()),
             sent: RefCell::new(Default::default()),
@@ -128,7 +144,49 @@ impl PeerClient {
         }
     }
 
-    fn take_idle(&self, key: &(String, Class)) -> Option<TcpStream> {
+    /// Remembers which peer id listens at `addr` (logs only).
+    pub fn learn_name(&self, addr: &str, id: &str) {
+        let mut n = self.names.borrow_mut();
+        if n.get(addr).map(String::as_str) != Some(id) {
+            n.insert(addr.to_string(), id.to_string());
+        }
+    }
+
+    /// With dist TLS, the handshake over a new connection to `addr`.
+    async fn secure(&self, addr: &str, s: TcpStream) -> Result<PeerStream, ClientError> {
+        let Some(slot) = &self.tls else {
+            return Ok(PeerStream::Plain(s));
+        };
+        let failed = |reason: String| {
+            slot.peer_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let id = self
+                .names
+                .borrow()
+                .get(addr)
+                .cloned()
+                .unwrap_or_else(|| "(unknown id)".to_string());
+            if slot.may_warn(&format!("peer {id}")) {
+                log::warn!("tls handshake with peer {id} at {addr} failed: {reason}");
+            }
+            ClientError::Tls(reason)
+        };
+        let host = host_of(addr);
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| failed(format!("{host} is not a valid server name: {e}")))?;
+        let config = slot
+            .current()
+            .client
+            .clone()
+            .expect("dist TLS material always has a client configuration");
+        futures_rustls::TlsConnector::from(config)
+            .connect(name, s)
+            .await
+            .map(|t| PeerStream::Tls(Box::new(t)))
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    fn take_idle(&self, key: &(String, Class)) -> Option<PeerStream> {
         let mut pools = self.pools.borrow_mut();
         let pool = pools.get_mut(key)?;
         while let Some((s, since)) = pool.idle.pop() {
@@ -139,7 +197,7 @@ impl PeerClient {
         None
     }
 
-    fn put_idle(&self, key: (String, Class), s: TcpStream) {
+    fn put_idle(&self, key: (String, Class), s: PeerStream) {
         let mut pools = self.pools.borrow_mut();
         let pool = pools.entry(key).or_insert_with(new_pool);
         if pool.idle.len() < MAX_IDLE {
@@ -251,6 +309,7 @@ impl PeerClient {
                 ClientError::Connect(e.to_string())
             })?;
         let _ = s.set_nodelay(true);
+        let s = self.secure(addr, s).await?;
         match self.attempt(&key, s, &head, body, false).await {
             Attempt::Done(r) => r,
             Attempt::Retry => Err(ClientError::Io(
@@ -262,7 +321,7 @@ impl PeerClient {
     async fn attempt(
         &self,
         key: &(String, Class),
-        mut s: TcpStream,
+        mut s: PeerStream,
         head: &str,
         body: Option<&[u8]>,
         reused: bool,
@@ -272,7 +331,11 @@ impl PeerClient {
         if let Some(b) = body {
             req.extend_from_slice(b);
         }
-        if let Err(e) = s.write_all(&req).await {
+        let sent = match s.write_all(&req).await {
+            Ok(()) => s.flush_tls().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
             return if reused {
                 Attempt::Retry
             } else {
@@ -354,6 +417,12 @@ impl PeerClient {
     }
 }
 
+/// The host part of `host:port` or `[v6]:port`, without brackets.
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 fn new_pool() -> Pool {
     Pool {
         idle: Vec::new(),
@@ -369,5 +438,12 @@ mod tests {
     fn query_encoding() {
         assert_eq!(encode_query("a b/c%é~"), "a%20b%2Fc%25%C3%A9~");
         assert_eq!(encode_query("user:42"), "user%3A42");
+    }
+
+    #[test]
+    fn hosts_lose_port_and_brackets() {
+        assert_eq!(host_of("node-1.peers:7946"), "node-1.peers");
+        assert_eq!(host_of("127.0.0.1:7946"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:7946"), "::1");
     }
 }

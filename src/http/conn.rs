@@ -23,6 +23,9 @@ use super::watch::{coarse_now, Guard, Watch};
 use crate::auth::gate::Gate;
 use crate::auth::ConnFacts;
 use crate::runtime::stop::StopSignal;
+use crate::tls::handshake;
+use crate::tls::stream::Stream;
+use crate::tls::Acceptor;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
@@ -78,14 +81,14 @@ pub trait Service {
     ) -> bool;
 
     /// Runs a streaming response (event stream) after its head was flushed.
-    async fn stream(&self, _stream: &mut TcpStream, _http10: bool) {}
+    async fn stream(&self, _stream: &mut Stream, _http10: bool) {}
 
     /// Called once per response with its family, status and latency.
     fn observe(&self, family: usize, status: u16, elapsed: Duration);
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     watch: Guard,
     buf: Vec<u8>,
     rpos: usize,
@@ -98,6 +101,7 @@ impl Conn {
     async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
             self.stream.write_all(&self.out).await?;
+            self.stream.flush_tls().await?;
             self.out.clear();
             if self.out.capacity() > 1 << 20 {
                 self.out.shrink_to(INITIAL_BUF);
@@ -168,11 +172,35 @@ fn framing_response(out: &mut Vec<u8>, e: FramingError) {
 }
 
 /// Serves one connection until it closes, errors, times out, or `stop` fires
-/// while it is idle.
-pub async fn serve<S: Service>(svc: &S, stream: TcpStream, stop: &StopSignal, watch: &Rc<Watch>) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let guard = watch.register(stream.as_raw_fd());
+/// while it is idle. With `tls`, the connection's first bytes must be a TLS
+/// handshake, which the 10 s header deadline covers.
+pub async fn serve<S: Service>(
+    svc: &S,
+    tcp: TcpStream,
+    tls: Option<&Acceptor>,
+    stop: &StopSignal,
+    watch: &Rc<Watch>,
+) {
+    let accepted_at = coarse_now();
+    let _ = tcp.set_nodelay(true);
+    let _ = tcp.set_write_timeout(Some(WRITE_TIMEOUT));
+    let guard = watch.register(tcp.as_raw_fd());
+    let (stream, peer_cn) = match tls {
+        None => (Stream::Plain(tcp), None),
+        Some(acceptor) => {
+            guard.reading(accepted_at + HEADER_TIMEOUT, false);
+            let accepted = handshake::accept(acceptor, tcp).await;
+            guard.done();
+            match accepted {
+                Some(a) => (a.stream, a.peer_cn),
+                None => return,
+            }
+        }
+    };
+    let facts = ConnFacts {
+        tls: tls.is_some(),
+        peer_cn: peer_cn.as_deref(),
+    };
     let mut c = Conn {
         watch: guard,
         stream,
@@ -184,20 +212,38 @@ pub async fn serve<S: Service>(svc: &S, stream: TcpStream, stop: &StopSignal, wa
     };
     let mut scratch = Vec::new();
     let mut body_buf = Vec::new();
-    let _ = serve_inner(svc, &mut c, stop, &mut scratch, &mut body_buf).await;
+    let io = Io {
+        scratch: &mut scratch,
+        body_buf: &mut body_buf,
+        facts,
+    };
+    let _ = serve_inner(svc, &mut c, stop, io, accepted_at).await;
     let _ = c.flush().await;
-    let _ = c.stream.shutdown(std::net::Shutdown::Both).await;
+    c.stream.finish().await;
+}
+
+/// Per-connection buffers and facts the request loop lends to each request.
+struct Io<'a> {
+    scratch: &'a mut Vec<u8>,
+    body_buf: &'a mut Vec<u8>,
+    facts: ConnFacts<'a>,
 }
 
 async fn serve_inner<S: Service>(
     svc: &S,
     c: &mut Conn,
     stop: &StopSignal,
-    scratch: &mut Vec<u8>,
-    body_buf: &mut Vec<u8>,
+    io: Io<'_>,
+    accepted_at: Instant,
 ) -> io::Result<()> {
-    // Deadline for the current request's head: from accept or its first byte.
-    let mut head_deadline = coarse_now() + HEADER_TIMEOUT;
+    let Io {
+        scratch,
+        body_buf,
+        facts,
+    } = io;
+    // Deadline for the current request's head: from accept (handshake included) or its
+    // first byte.
+    let mut head_deadline = accepted_at + HEADER_TIMEOUT;
     let mut first = true;
     loop {
         if c.rpos == c.end {
@@ -206,9 +252,13 @@ async fn serve_inner<S: Service>(
             if c.eof || stop.is_set() {
                 return Ok(());
             }
-            let timeout = if first { HEADER_TIMEOUT } else { IDLE_TIMEOUT };
+            let deadline = if first {
+                head_deadline
+            } else {
+                coarse_now() + IDLE_TIMEOUT
+            };
             // Idle: the watch closes it at the deadline or when the listener stops.
-            let n = c.read_more_until(coarse_now() + timeout, 0, true).await?;
+            let n = c.read_more_until(deadline, 0, true).await?;
             if n == 0 {
                 return Ok(());
             }
@@ -216,7 +266,7 @@ async fn serve_inner<S: Service>(
             continue;
         }
         first = false;
-        let outcome = handle_one(svc, c, stop, scratch, body_buf, head_deadline).await?;
+        let outcome = handle_one(svc, c, stop, scratch, body_buf, facts, head_deadline).await?;
         match outcome {
             Step::Continue => head_deadline = coarse_now() + HEADER_TIMEOUT,
             Step::Close => return Ok(()),
@@ -237,6 +287,7 @@ async fn handle_one<S: Service>(
     stop: &StopSignal,
     scratch: &mut Vec<u8>,
     body_buf: &mut Vec<u8>,
+    facts: ConnFacts<'_>,
     head_deadline: Instant,
 ) -> io::Result<Step> {
     let mut decoder: Option<ChunkedDecoder> = None;
@@ -298,7 +349,6 @@ async fn handle_one<S: Service>(
                 return Ok(Step::Close);
             }
         }
-        let facts = ConnFacts::default();
         if let Some(g) = svc.gate() {
             g.settle(head.authorization, head.auth_count, facts).await;
         }

@@ -8,8 +8,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::tls::stream::Stream;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
 
 use super::views::{heartbeat_json, members_json};
 use crate::control::ControlCtx;
@@ -78,11 +78,11 @@ pub fn start(ctl: &ControlCtx, http10: bool, r: &mut Responder<'_>) {
 
 pub async fn run(
     ctl: &ControlCtx,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     http10: bool,
     rx: glommio::channels::local_channel::LocalReceiver<()>,
 ) {
-    let _ = stream.set_read_timeout(None);
+    let _ = stream.tcp().set_read_timeout(None);
     let mut probe = [0u8; 256];
     let mut next_beat = std::time::Instant::now() + Duration::from_secs(1);
     loop {
@@ -133,11 +133,13 @@ pub async fn run(
             }
             None => break,
         };
-        if stream.write_all(&frame(&payload, http10)).await.is_err() {
+        let sent = stream.write_all(&frame(&payload, http10)).await;
+        if sent.is_err() || stream.flush_tls().await.is_err() {
             return;
         }
     }
     if !http10 {
         let _ = stream.write_all(b"0\r\n\r\n").await;
+        let _ = stream.flush_tls().await;
     }
 }

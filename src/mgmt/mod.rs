@@ -191,7 +191,7 @@ impl Service for MgmtService {
         false
     }
 
-    async fn stream(&self, stream: &mut glommio::net::TcpStream, http10: bool) {
+    async fn stream(&self, stream: &mut crate::tls::stream::Stream, http10: bool) {
         let Some(rx) = self.pending_events.borrow_mut().pop_front() else {
             return;
         };

@@ -201,7 +201,8 @@ pub async fn prometheus(ctl: &ControlCtx, r: &mut Responder<'_>) {
             .map(|(k, v)| (*k, *v))
             .collect(),
     };
-    let (text, _) = crate::metrics::prom::render(&input);
+    let (mut text, _) = crate::metrics::prom::render(&input);
+    ctl.node.config.tls.render_metrics(&mut text);
     r.send(
         200,
         Some("text/plain; version=0.0.4; charset=utf-8"),

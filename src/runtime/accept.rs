@@ -1,5 +1,7 @@
 //! Accept loop: one per listener per core. Enforces the connection cap and
-//! spawns one task per connection into the listener's task queue.
+//! spawns one task per connection into the listener's task queue; on a TLS
+//! listener that task starts with the handshake, so a slow handshake never
+//! holds up the accept loop.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -9,7 +11,10 @@ use glommio::TaskQueueHandle;
 
 use super::stop::StopSignal;
 use crate::http::conn::{serve, Service};
+use crate::tls::Acceptor;
 
+// One call site per listener; the arguments are that listener's settings.
+#[allow(clippy::too_many_arguments)]
 pub async fn accept_loop<S: Service + 'static>(
     listener: TcpListener,
     svc: Rc<S>,
@@ -17,6 +22,7 @@ pub async fn accept_loop<S: Service + 'static>(
     cap: u64,
     open: impl Fn(i64) -> u64 + 'static,
     rejected: impl Fn() + 'static,
+    tls: Option<Rc<Acceptor>>,
     tq: TaskQueueHandle,
 ) {
     let open = Rc::new(open);
@@ -48,9 +54,10 @@ pub async fn accept_loop<S: Service + 'static>(
         let stop = stop.clone();
         let open = open.clone();
         let watch = watch.clone();
+        let tls = tls.clone();
         glommio::spawn_local_into(
             async move {
-                serve(&*svc, stream, &stop, &watch).await;
+                serve(&*svc, stream, tls.as_deref(), &stop, &watch).await;
                 open(-1);
             },
             tq,

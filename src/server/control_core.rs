@@ -64,7 +64,7 @@ pub(super) async fn control_core(
         incarnation: membership.incarnation(),
         joined: Cell::new(cfg.seeds.is_empty()),
         members: RefCell::new(membership),
-        peers: PeerClient::new(cfg.auth_token.as_deref()),
+        peers: PeerClient::new(cfg.auth_token.as_deref(), cfg.tls.dist.clone()),
         subscribers: Default::default(),
         hints: RefCell::new(crate::control::hints::HintQueues::new(
             cfg.hint_max_per_node as usize,
@@ -82,6 +82,11 @@ pub(super) async fn control_core(
         requests: Default::default(),
         node: node.clone(),
     });
+    for seed in &cfg.seeds {
+        if let Some(id) = &seed.id {
+            ctl.peers.learn_name(&seed.addr.to_string(), id);
+        }
+    }
     let job_ctl = ctl.clone();
     ctl.dispatch.spawn_receivers(
         receivers,
@@ -115,6 +120,7 @@ pub(super) async fn control_core(
             CONTROL_MAX_CONNS,
             move |x| adjust(&a.mgmt_conns, x),
             move || bump(&b.mgmt_rejected, 1),
+            acceptor(&cfg.tls.mgmt),
             mgmt_tq,
         ),
         mgmt_tq,
@@ -129,6 +135,7 @@ pub(super) async fn control_core(
             CONTROL_MAX_CONNS,
             move |x| adjust(&c.dist_conns, x),
             move || bump(&d.dist_rejected, 1),
+            acceptor(&cfg.tls.dist),
             peer_tq,
         ),
         peer_tq,
@@ -164,6 +171,10 @@ pub(super) async fn control_core(
     shutdown(&ctl).await;
     log::logger().flush();
     std::process::exit(0);
+}
+
+fn acceptor(slot: &Option<std::sync::Arc<crate::tls::Slot>>) -> Option<Rc<crate::tls::Acceptor>> {
+    slot.clone().map(|s| Rc::new(crate::tls::Acceptor::new(s)))
 }
 
 fn adjust(c: &Cell<u64>, d: i64) -> u64 {

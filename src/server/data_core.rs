@@ -126,6 +126,10 @@ pub(super) async fn data_core(
             c.get()
         },
         move || bump(&c2.metrics.rejected, 1),
+        cfg.tls
+            .client
+            .clone()
+            .map(|s| Rc::new(crate::tls::Acceptor::new(s))),
         client_tq,
     )
     .await;

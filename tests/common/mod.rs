@@ -6,6 +6,7 @@
 pub mod client;
 pub mod cluster;
 pub mod http;
+pub mod tls;
 #[allow(unused_imports)]
 pub use client::*;
 #[allow(unused_imports)]
