@@ -149,11 +149,20 @@ fn main() {
         .map(|c| c.id)
         .collect();
     let hostname = hostname();
-    let config = match Config::from_vars(&vars, &affinity, hostname.as_deref()).and_then(|mut c| {
-        c.load_tls().map_err(|e| vec![e])?;
-        c.load_policy().map_err(|e| vec![e])?;
-        Ok(c)
-    }) {
+    let config = match Config::from_vars(&vars, &affinity, hostname.as_deref())
+        .and_then(|mut c| {
+            c.load_tls().map_err(|e| vec![e])?;
+            c.load_policy().map_err(|e| vec![e])?;
+            Ok(c)
+        })
+        .and_then(|mut c| {
+            // Discovery and keys before any listener is bound (security.md §7); check-config
+            // validates without contacting anything.
+            if !matches!(cmd, Command::CheckConfig) {
+                c.start_oidc().map_err(|e| vec![e])?;
+            }
+            Ok(c)
+        }) {
         Ok(c) => c,
         Err(errors) => {
             let code = errors.first().map_or(2, |e| e.exit_code);
@@ -168,14 +177,14 @@ fn main() {
     }
     hypercache::runtime::logging::init(config.log_level, config.log_format, config.node_id.clone());
     install_panic_hook();
-    match (&config.policy, &config.auth_token) {
-        (None, None) => log::warn!(
+    if !config.auth_on() {
+        log::warn!(
             "HYPERCACHE_AUTH_TOKEN is empty: every listener is open to anyone who can reach it"
-        ),
-        (Some(_), None) if config.tls.dist.is_none() => log::warn!(
+        );
+    } else if config.auth_token.is_none() && config.tls.dist.is_none() {
+        log::warn!(
             "the dist listener is open: set HYPERCACHE_AUTH_TOKEN (peer token) or HYPERCACHE_DIST_TLS_*"
-        ),
-        _ => {}
+        );
     }
     let any_tls = config.tls.client.is_some() || config.tls.mgmt.is_some();
     if let Some(p) = &config.policy {
@@ -245,7 +254,7 @@ struct StartSummary(String);
 impl StartSummary {
     fn of(c: &Config) -> StartSummary {
         StartSummary(format!(
-            "cores={} cpus={} control_cpu={} seeds={} replication={} write={} read={} auth={} capacity={} max_memory={} eviction={} log_level={} api_tls={} mgmt_tls={} dist_tls={} oidc=off",
+            "cores={} cpus={} control_cpu={} seeds={} replication={} write={} read={} auth={} capacity={} max_memory={} eviction={} log_level={} api_tls={} mgmt_tls={} dist_tls={} oidc={}",
             c.cores,
             hypercache::config::cpuset::format_cpu_list(c.data_cpus()),
             c.control_cpu(),
@@ -261,6 +270,7 @@ impl StartSummary {
             TlsSet::mode(&c.tls.client),
             TlsSet::mode(&c.tls.mgmt),
             TlsSet::mode(&c.tls.dist),
+            if c.oidc_config.is_some() { "on" } else { "off" },
         ))
     }
 }

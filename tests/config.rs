@@ -139,7 +139,7 @@ const BAD: &[Bad] = &[
     },
     Bad {
         env: &[("HYPERCACHE_OIDC_ISSUER", "https://issuer.example")],
-        needles: &["HYPERCACHE_OIDC_ISSUER", "not supported"],
+        needles: &["HYPERCACHE_OIDC_ISSUER set without HYPERCACHE_OIDC_AUDIENCE"],
     },
     Bad {
         env: &[("HYPERCACHE_AUTH_CONFIG", "/nonexistent/auth.json")],

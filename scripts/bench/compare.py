@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -146,11 +147,15 @@ class Proc:
         self.log.close()
 
 
-def wait_http(port, path="/healthz", timeout=20):
+def wait_http(port, path="/healthz", timeout=20, tls=False):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            if tls:
+                ctx = ssl.create_default_context(cafile=tls_cert()[0])
+                c = http.client.HTTPSConnection("localhost", port, timeout=1, context=ctx)
+            else:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             c.request("GET", path)
             if c.getresponse().status == 200:
                 return
@@ -160,7 +165,19 @@ def wait_http(port, path="/healthz", timeout=20):
     raise RuntimeError(f"nothing answered on :{port}{path} within {timeout} s")
 
 
-def start_hypercache(cores=1, cpu_set=SERVER_CPU, name="hypercache"):
+def tls_cert():
+    """A self-signed P-256 certificate for localhost/127.0.0.1, shared by us and nginx."""
+    cert, key = os.path.join(workdir, "tls.pem"), os.path.join(workdir, "tls.key")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
+    return cert, key
+
+
+def start_hypercache(cores=1, cpu_set=SERVER_CPU, name="hypercache", tls=False):
     api, mgmt, dist = free_port(), free_port(), free_port()
     env = dict(os.environ,
                HYPERCACHE_NODE_ID="bench",
@@ -171,15 +188,21 @@ def start_hypercache(cores=1, cpu_set=SERVER_CPU, name="hypercache"):
                HYPERCACHE_CPU_SET=cpu_set,
                HYPERCACHE_CAPACITY="2000000")
     env.pop("HYPERCACHE_AUTH_TOKEN", None)
+    if tls:
+        env["HYPERCACHE_API_TLS_CERT"], env["HYPERCACHE_API_TLS_KEY"] = tls_cert()
     p = Proc(name, [SERVER], env=env)
-    wait_http(api)
+    wait_http(api, tls=tls)
     p.port, p.mgmt = api, mgmt
     return p
 
 
-def preload_hypercache(port):
+def preload_hypercache(port, tls=False):
     env = dict(os.environ, KEYS=str(KEYS), VALUE_SIZE=str(VALUE))
-    subprocess.run([os.path.join(WRK, "preload.sh"), f"http://127.0.0.1:{port}"], env=env,
+    url = f"http://127.0.0.1:{port}"
+    if tls:
+        env["CURL_CA_BUNDLE"] = tls_cert()[0]
+        url = f"https://localhost:{port}"
+    subprocess.run([os.path.join(WRK, "preload.sh"), url], env=env,
                    check=True, stdout=subprocess.DEVNULL)
 
 
@@ -240,7 +263,8 @@ http {{
   uwsgi_temp_path {dir}/nginx-uwsgi;
   scgi_temp_path {dir}/nginx-scgi;
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port}{ssl};
+{ssl_conf}
     location / {{
       default_type application/octet-stream;
       return 200 "{body}";
@@ -250,14 +274,20 @@ http {{
 """
 
 
-def start_nginx():
+def start_nginx(tls=False):
     port = free_port()
     conf = os.path.join(workdir, "nginx.conf")
+    ssl_conf = ""
+    if tls:
+        cert, key = tls_cert()
+        ssl_conf = (f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
+                    "    ssl_protocols TLSv1.3;")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(dir=workdir, port=port, body="x" * VALUE))
+        f.write(NGINX_CONF.format(dir=workdir, port=port, body="x" * VALUE,
+                                  ssl=" ssl" if tls else "", ssl_conf=ssl_conf))
     p = Proc("nginx", taskset(SERVER_CPU, ["nginx", "-c", conf, "-p", workdir]),
              pids=children)
-    wait_http(port, "/")
+    wait_http(port, "/", tls=tls)
     p.port = port
     return p
 
@@ -284,12 +314,12 @@ def measured(server_pids, cmd, env=None):
                  "other_on_server_cpu_s": max(0.0, cpu1 - srv), "wall_s": wall}
 
 
-def wrk(server_pids, port, script, **env):
+def wrk(server_pids, port, script, scheme="http", **env):
     e = dict(os.environ, WRK_SCRIPT=os.path.join(WRK, script), KEYS=str(KEYS),
              VALUE_SIZE=str(VALUE), **env)
     e.pop("TOKEN", None)
     out, m = measured(server_pids, ["wrk", "-t1", f"-c{CONNS}", f"-d{args.duration}s",
-                                    "-s", REPORT_LUA, f"http://127.0.0.1:{port}"], env=e)
+                                    "-s", REPORT_LUA, f"{scheme}://127.0.0.1:{port}"], env=e)
     line = next((l for l in out.splitlines() if l.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no BENCH line:\n{out}")
@@ -347,8 +377,43 @@ def fixed_rate(server_pids, port, rate):
 # One round
 
 
+def tls_round(n, r):
+    """GET over TLS 1.3 with keep-alive: ours against nginx serving the fixed body with the same
+    certificate (wrk negotiates TLS 1.3 with both)."""
+    log(f"round {n}: hypercache over TLS, 1 data core on CPU {SERVER_CPU}")
+    hc = start_hypercache(tls=True, name="hypercache-tls")
+    try:
+        preload_hypercache(hc.port, tls=True)
+        r["hc_tls_get"] = wrk(hc.pids(), hc.port, "get.lua", scheme="https")
+        log(f"  GET over TLS {r['hc_tls_get']['rps']:.0f} req/s")
+    finally:
+        hc.stop()
+    log(f"round {n}: nginx over TLS")
+    ng = start_nginx(tls=True)
+    try:
+        r["nginx_tls"] = wrk(ng.pids(), ng.port, "get.lua", scheme="https")
+        log(f"  {r['nginx_tls']['rps']:.0f} req/s")
+    finally:
+        ng.stop()
+
+
 def round_(n, state):
     r = {}
+    if args.only_tls:
+        hc = start_hypercache()
+        try:
+            preload_hypercache(hc.port)
+            r["hc_get"] = wrk(hc.pids(), hc.port, "get.lua")
+            log(f"round {n}: plaintext GET {r['hc_get']['rps']:.0f} req/s")
+        finally:
+            hc.stop()
+        ng = start_nginx()
+        try:
+            r["nginx"] = wrk(ng.pids(), ng.port, "get.lua")
+        finally:
+            ng.stop()
+        tls_round(n, r)
+        return r
     log(f"round {n}: hypercache, 1 data core on CPU {SERVER_CPU}")
     hc = start_hypercache()
     try:
@@ -404,6 +469,7 @@ def round_(n, state):
                 f"p99.9 {r['nginx_fixed']['p999_us']:.0f} µs")
     finally:
         ng.stop()
+    tls_round(n, r)
     return r
 
 
@@ -483,6 +549,8 @@ ROWS = [  # key, label
     ("redis_set", "Redis SET (-P 1)"),
     ("nginx", "nginx fixed 100 B body"),
     ("nginx_fixed", "nginx, same fixed rate and mix ²"),
+    ("hc_tls_get", "hypercache GET over TLS 1.3 (keep-alive)"),
+    ("nginx_tls", "nginx fixed 100 B body over TLS 1.3, same certificate"),
 ]
 
 
@@ -541,6 +609,10 @@ def render(res):
         "≥ 1.0× (stretch 1.3×)", lambda v: v >= 1.0)
     row("GET hit vs nginx 100 B, per server-CPU-s", ratio(rounds, "hc_get", "nginx"),
         "≥ 0.9×", lambda v: v >= 0.9)
+    row("GET over TLS 1.3 vs nginx over TLS 1.3, per server-CPU-s",
+        ratio(rounds, "hc_tls_get", "nginx_tls"), "≥ 0.9×", lambda v: v >= 0.9)
+    row("  TLS GET vs plaintext GET, per server-CPU-s", ratio(rounds, "hc_tls_get", "hc_get"),
+        "", lambda v: True)
     row("PUT vs Redis SET, per server-CPU-s", ratio(rounds, "hc_put", "redis_set"),
         "≥ 1.0×", lambda v: v >= 1.0)
     row("Pipelined GET x16 vs GET, req/s", ratio(rounds, "hc_pipe", "hc_get", "rps"),
@@ -620,6 +692,8 @@ def main():
     ap.add_argument("--quiet-load", type=float, default=0.7)
     ap.add_argument("--quiet-wait", type=int, default=1200, help="max seconds to wait for it")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--only-tls", action="store_true",
+                    help="only plaintext and TLS GET against nginx plaintext and TLS")
     args = ap.parse_args()
     if os.cpu_count() < 2:
         sys.exit("compare: needs at least 2 CPUs (server on CPU 1, load generator on CPU 0)")

@@ -6,6 +6,7 @@
 #   scripts/bench/compare.sh              # ~8 min on a quiet 2-CPU machine, plus the waits
 #   scripts/bench/compare.sh --write      # also writes the table into PERFORMANCE.md
 #   scripts/bench/compare.sh --rounds 1 --duration 5 --no-memory --no-idle   # quick look
+#   scripts/bench/compare.sh --only-tls --no-memory --no-idle   # TLS rows only (GET over TLS 1.3 vs nginx)
 #
 # Peers: Debian packages redis-server (+ redis-tools: redis-benchmark, redis-cli), nginx-light,
 # wrk. The fixed-rate latency row uses benches/fixed_rate.rs (built here; no oha/wrk2 needed: on
@@ -26,6 +27,7 @@ command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ -n "${BENCH_NO_INSTALL:-}" ]; then

@@ -44,8 +44,13 @@ impl ClientService {
         let cfg = &ctx.node.config;
         ClientService {
             gate: Gate::new(
-                Authenticator::new(cfg.policy.as_deref(), cfg.auth_token.as_deref()),
+                Authenticator::new(
+                    cfg.policy.as_deref(),
+                    cfg.auth_token.as_deref(),
+                    cfg.oidc.is_some(),
+                ),
                 Listener::Client,
+                cfg.oidc.clone(),
             ),
             max_body: cfg.max_body,
             owners_buf: RefCell::new(Vec::with_capacity(8)),
@@ -203,7 +208,7 @@ impl Service for ClientService {
             }
             _ => {}
         }
-        if let (Some(need), Some(p)) = (scope, who) {
+        if let (Some(need), Some(p)) = (scope, &who) {
             if !p.scopes.has(need) {
                 forbidden(r, need.names().next().unwrap_or("read"));
                 return None;
@@ -221,8 +226,8 @@ impl Service for ClientService {
                 }
                 Some(route)
             }
-            Resolved::Me => who.map(|p| Route::Me(p.clone())),
-            Resolved::MeCan => me::can(head.query, who?, r),
+            Resolved::Me => who.map(|p| Route::Me((*p).clone())),
+            Resolved::MeCan => me::can(head.query, &*who?, r),
             Resolved::Keys => match browse::parse(head.query) {
                 Ok(q) => Some(Route::Keys(q)),
                 Err(e) => {

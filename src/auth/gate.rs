@@ -13,12 +13,17 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::oidc::verify::{verify, Outcome};
+use super::oidc::Oidc;
 use super::resolve::{Authenticator, Step};
-use super::{ConnFacts, Principal};
+use super::{ConnFacts, Principal, Who};
 
 /// Remembered Basic outcomes per core and listener.
 const CACHE_MAX: usize = 4096;
@@ -50,6 +55,20 @@ pub struct Gate {
     auth: Authenticator,
     listener: Listener,
     verified: RefCell<HashMap<[u8; 32], bool>>,
+    oidc: Option<Arc<Oidc>>,
+    /// Verified JWTs by the SHA-256 of the field value: the identity, its `exp` and the
+    /// key-set generation that verified it (a new key set drops keys the IdP removed,
+    /// so entries of an older generation no longer count).
+    tokens: RefCell<HashMap<[u8; 32], VerifiedJwt>>,
+}
+
+/// A verified JWT's identity, its `exp` (Unix s) and the key-set generation that verified it.
+type VerifiedJwt = (Rc<Principal>, f64, u64);
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn key(value: &[u8]) -> [u8; 32] {
@@ -57,11 +76,56 @@ fn key(value: &[u8]) -> [u8; 32] {
 }
 
 impl Gate {
-    pub fn new(auth: Authenticator, listener: Listener) -> Gate {
+    pub fn new(auth: Authenticator, listener: Listener, oidc: Option<Arc<Oidc>>) -> Gate {
         Gate {
             auth,
             listener,
             verified: RefCell::new(HashMap::new()),
+            oidc,
+            tokens: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// A remembered JWT identity still valid now under the current key set.
+    fn known_token(&self, value: &[u8]) -> Option<Rc<Principal>> {
+        let gen = self.oidc.as_ref()?.generation();
+        let tokens = self.tokens.borrow();
+        let (p, exp, g) = tokens.get(&key(value))?;
+        (*g == gen && now_s() <= *exp).then(|| p.clone())
+    }
+
+    /// Verifies a bearer JWT (security.md §7), waiting up to 5 s for a key refresh when
+    /// the key set may be stale; remembers a valid one.
+    async fn settle_jwt(&self, value: &[u8]) {
+        let Some(oidc) = &self.oidc else { return };
+        if self.known_token(value).is_some() {
+            return;
+        }
+        let Some(token) = std::str::from_utf8(&value[b"Bearer ".len()..]).ok() else {
+            return;
+        };
+        let (mut gen, mut keys) = oidc.keys();
+        let mut outcome = verify(token, &keys, &oidc.settings, now_s());
+        if outcome == Outcome::Refresh {
+            if let Some(done) = oidc.request_refresh() {
+                let deadline = std::time::Instant::now() + super::oidc::WAIT;
+                while oidc.completed() <= done && std::time::Instant::now() < deadline {
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+                (gen, keys) = oidc.keys();
+                outcome = verify(token, &keys, &oidc.settings, now_s());
+            }
+        }
+        match outcome {
+            Outcome::Valid(p, exp) => {
+                let mut t = self.tokens.borrow_mut();
+                if t.len() >= CACHE_MAX {
+                    t.clear();
+                }
+                t.insert(key(value), (Rc::new(p), exp, gen));
+            }
+            Outcome::Refresh => log::debug!("jwt refused: no key of the current set verifies it"),
+            Outcome::Invalid(why) => log::debug!("jwt refused: {why}"),
         }
     }
 
@@ -80,11 +144,15 @@ impl Gate {
     /// before `identify` for every request. Only a Basic field can need it, so
     /// every other request returns at once without resolving twice.
     pub async fn settle(&self, authz: Option<&[u8]>, count: u8, conn: ConnFacts<'_>) {
-        if !authz.is_some_and(|v| v.starts_with(b"Basic ")) {
+        let Some(v) = authz else { return };
+        let bearer = self.oidc.is_some() && v.starts_with(b"Bearer ");
+        if !bearer && !v.starts_with(b"Basic ") {
             return;
         }
-        let Step::VerifyBasic { user, password } = self.step(authz, count, conn) else {
-            return;
+        let (user, password) = match self.step(authz, count, conn) {
+            Step::VerifyBasic { user, password } => (user, password),
+            Step::VerifyJwt => return self.settle_jwt(v).await,
+            _ => return,
         };
         let hash = match user {
             Some(i) => self.auth.user(i).hash.clone(),
@@ -110,10 +178,11 @@ impl Gate {
         authz: Option<&[u8]>,
         count: u8,
         conn: ConnFacts<'_>,
-    ) -> Option<&Principal> {
+    ) -> Option<Who<'_>> {
         match self.step(authz, count, conn) {
-            Step::Granted(p) => Some(p),
+            Step::Granted(p) => Some(Who::Static(p)),
             Step::VerifyBasic { .. } => None,
+            Step::VerifyJwt => authz.and_then(|v| self.known_token(v)).map(Who::Token),
             Step::Refused { basic_on_plaintext } => {
                 if basic_on_plaintext {
                     self.warn_plaintext();
@@ -155,7 +224,11 @@ mod tests {
             "users:\n  - {{id: u, username: alice, password_bcrypt: \"{hash}\", scopes: [read]}}\nallow_basic_without_tls: true\n"
         );
         let p = Policy::parse(&text).unwrap();
-        Gate::new(Authenticator::new(Some(&p), None), Listener::Client)
+        Gate::new(
+            Authenticator::new(Some(&p), None, false),
+            Listener::Client,
+            None,
+        )
     }
 
     fn field(userpass: &str) -> Vec<u8> {
@@ -178,8 +251,8 @@ mod tests {
             assert_eq!(g.identify(Some(&good), 1, c), None, "not verified yet");
             g.settle(Some(&good), 1, c).await;
             assert_eq!(
-                g.identify(Some(&good), 1, c).map(|p| p.id.as_str()),
-                Some("u")
+                g.identify(Some(&good), 1, c).map(|p| p.id.clone()),
+                Some("u".to_string())
             );
             assert_eq!(g.verified.borrow().len(), 1);
             // Remembered: a second settle finds nothing to verify.

@@ -6,11 +6,15 @@
 //! - `resolve.rs`: the pure credential resolution of §6: headers and connection
 //!   facts in, a [`Principal`] or a refusal out.
 //! - `gate.rs`: the per-core, per-listener driver: the Basic credential cache,
-//!   bcrypt off the executor, the plaintext-Basic warning, 401/403 bodies.
+//!   bcrypt off the executor, the plaintext-Basic warning, 401/403 bodies, the
+//!   cache of verified JWTs.
+//! - `oidc/`: discovery, the shared JWKS key set and its refresher thread, the
+//!   pure JWT checks (security.md §7).
 //!
 //! The dist listener is not here: it accepts only the peer token (cluster.md §12.1).
 
 pub mod gate;
+pub mod oidc;
 pub mod peer;
 pub mod policy;
 pub mod resolve;
@@ -67,6 +71,24 @@ impl Scopes {
 pub struct Principal {
     pub id: String,
     pub scopes: Scopes,
+}
+
+/// The identity a request resolved to: a static one of the policy, or one a JWT
+/// carried (shared with the gate's cache of verified tokens, so no copy per request).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Who<'a> {
+    Static(&'a Principal),
+    Token(std::rc::Rc<Principal>),
+}
+
+impl std::ops::Deref for Who<'_> {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        match self {
+            Who::Static(p) => p,
+            Who::Token(p) => p,
+        }
+    }
 }
 
 /// What the connection itself proves (security.md §6 steps 3 and 4).

@@ -3,7 +3,8 @@
 //! The steps run in the contract's order and the first that matches wins:
 //! several `Authorization` fields → refused; a static bearer token (compared
 //! with every token, in constant time); Basic (only on TLS or with
-//! `allow_basic_without_tls`); the verified client certificate's CN; (OIDC);
+//! `allow_basic_without_tls`); the verified client certificate's CN; OIDC (the
+//! caller verifies the JWT, [`Step::VerifyJwt`]);
 //! anonymous when no `Authorization` field was sent and the policy allows it.
 //! bcrypt is the one step that cannot run here (it takes ~50 ms): the caller
 //! says what it already knows about a Basic credential, and otherwise gets
@@ -23,6 +24,8 @@ pub struct Authenticator {
     certs: Vec<(String, Principal)>,
     anonymous: Option<Principal>,
     basic_without_tls: bool,
+    /// OIDC is configured: an unmatched bearer token may be a JWT (step 5).
+    oidc: bool,
 }
 
 pub struct User {
@@ -46,6 +49,9 @@ pub enum Step<'a> {
     Refused {
         basic_on_plaintext: bool,
     },
+    /// A bearer token that matched no static token, with OIDC on: the caller
+    /// verifies it as a JWT (`gate.rs`, `oidc/verify.rs`).
+    VerifyJwt,
 }
 
 fn anonymous() -> Principal {
@@ -58,7 +64,7 @@ fn anonymous() -> Principal {
 impl Authenticator {
     /// From the policy file when set, else `HYPERCACHE_AUTH_TOKEN` as the
     /// token `default` with every scope, else open mode.
-    pub fn new(policy: Option<&Policy>, token: Option<&str>) -> Authenticator {
+    pub fn new(policy: Option<&Policy>, token: Option<&str>, oidc: bool) -> Authenticator {
         let bearer = |t: &str| format!("Bearer {t}").into_bytes();
         let mut a = Authenticator {
             open: false,
@@ -67,6 +73,7 @@ impl Authenticator {
             certs: Vec::new(),
             anonymous: None,
             basic_without_tls: false,
+            oidc,
         };
         match (policy, token) {
             (Some(p), _) => {
@@ -99,10 +106,11 @@ impl Authenticator {
             (None, Some(t)) => {
                 a.tokens = vec![(bearer(t), pr_default())];
             }
-            (None, None) => {
+            (None, None) if !oidc => {
                 a.open = true;
                 a.anonymous = Some(anonymous());
             }
+            (None, None) => {}
         }
         a
     }
@@ -135,6 +143,7 @@ impl Authenticator {
             };
         }
         let mut basic_on_plaintext = false;
+        let mut bearer_unmatched = false;
         if let Some(v) = authz {
             if v.starts_with(b"Bearer ") {
                 // Every token is compared, so timing does not reveal which matched.
@@ -147,6 +156,7 @@ impl Authenticator {
                 if let Some(p) = found {
                     return Step::Granted(p);
                 }
+                bearer_unmatched = true;
             } else if let Some(b64) = v.strip_prefix(b"Basic ") {
                 if conn.tls || self.basic_without_tls {
                     if let Some((name, password)) = split_basic(b64) {
@@ -168,6 +178,9 @@ impl Authenticator {
             if let Some((_, p)) = self.certs.iter().find(|(c, _)| c == cn) {
                 return Step::Granted(p);
             }
+        }
+        if self.oidc && bearer_unmatched {
+            return Step::VerifyJwt;
         }
         match (authz, anon) {
             (None, Some(p)) => Step::Granted(p),

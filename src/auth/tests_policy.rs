@@ -210,7 +210,11 @@ fn policy_auth(extra: &str) -> Authenticator {
          users:\n  - {{id: ops-alice, username: alice, password_bcrypt: \"{HASH}\", scopes: [write]}}\n\
          cert_identities:\n  - {{subject_cn: app.internal, scopes: [read, write]}}\n{extra}"
     );
-    Authenticator::new(Some(&Policy::parse(&text).unwrap()), Some("peer-token"))
+    Authenticator::new(
+        Some(&Policy::parse(&text).unwrap()),
+        Some("peer-token"),
+        false,
+    )
 }
 
 fn granted(s: Step<'_>) -> Option<Principal> {
@@ -241,11 +245,11 @@ fn bearer_tokens_and_modes() {
     assert!(granted(a.resolve(Some(b"bearer tok-1"), 1, PLAIN, never)).is_none());
     assert!(granted(a.resolve(None, 0, PLAIN, never)).is_none());
     // Only the token: `default` with every scope.
-    let t = Authenticator::new(None, Some("peer-token"));
+    let t = Authenticator::new(None, Some("peer-token"), false);
     let p = granted(t.resolve(Some(b"Bearer peer-token"), 1, PLAIN, never)).unwrap();
     assert_eq!((p.id.as_str(), p.scopes), ("default", Scopes::ALL));
     // Open mode: anonymous whatever is sent.
-    let o = Authenticator::new(None, None);
+    let o = Authenticator::new(None, None, false);
     let p = granted(o.resolve(Some(b"Bearer junk"), 2, PLAIN, never)).unwrap();
     assert_eq!((p.id.as_str(), p.scopes), ("anonymous", Scopes::ALL));
 }

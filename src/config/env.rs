@@ -68,6 +68,59 @@ fn client_tls(
     }
 }
 
+/// security.md §7: issuer and audience both or neither; the claim names only with the issuer.
+fn oidc(l: &mut Loader<'_>) -> Option<crate::auth::oidc::OidcConfig> {
+    let issuer = l.value(OIDC_ISSUER);
+    let audience = l.value(OIDC_AUDIENCE);
+    match (issuer, audience) {
+        (Some(_), None) => l.fail(
+            OIDC_ISSUER,
+            format!(
+                "{OIDC_ISSUER} set without {OIDC_AUDIENCE}: both are required when OIDC is enabled"
+            ),
+        ),
+        (None, Some(_)) => l.fail(
+            OIDC_AUDIENCE,
+            format!(
+                "{OIDC_AUDIENCE} set without {OIDC_ISSUER}: both are required when OIDC is enabled"
+            ),
+        ),
+        _ => {}
+    }
+    if issuer.is_none() {
+        for claim in [OIDC_IDENTITY_CLAIM, OIDC_SCOPE_CLAIM] {
+            if l.value(claim).is_some() {
+                l.fail(
+                    claim,
+                    format!(
+                        "{claim} is set but {OIDC_ISSUER} is not: set the issuer to enable OIDC"
+                    ),
+                );
+            }
+        }
+    }
+    let issuer = issuer?;
+    let url_ok = crate::auth::oidc::fetch::Url::parse(issuer)
+        .is_some_and(|u| u.scheme_ok() && !issuer.contains('?'));
+    if !url_ok {
+        let form = form_of(OIDC_ISSUER);
+        l.fail(
+            OIDC_ISSUER,
+            format!(
+                "invalid {OIDC_ISSUER}={}: expected {form}",
+                go_quote(issuer)
+            ),
+        );
+        return None;
+    }
+    Some(crate::auth::oidc::OidcConfig {
+        issuer: issuer.to_string(),
+        audience: audience?.to_string(),
+        identity_claim: l.value(OIDC_IDENTITY_CLAIM).unwrap_or("sub").to_string(),
+        scope_claim: l.value(OIDC_SCOPE_CLAIM).unwrap_or("scope").to_string(),
+    })
+}
+
 /// security.md §3: all three dist TLS variables or none.
 fn dist_tls(l: &mut Loader<'_>) -> Option<crate::tls::material::Paths> {
     let names = [DIST_TLS_CERT, DIST_TLS_KEY, DIST_TLS_CA];
@@ -318,6 +371,8 @@ pub(crate) fn load(
         dist: dist_tls(&mut l),
     };
 
+    let oidc_config = oidc(&mut l);
+
     for (name, fix) in REFUSED {
         if l.value(name).is_some() {
             l.errors
@@ -375,6 +430,8 @@ pub(crate) fn load(
         drain_grace,
         tls_paths,
         tls: Default::default(),
+        oidc_config,
+        oidc: None,
         unknown_vars,
     };
     checks::cross_check(&mut l, &config);

@@ -132,6 +132,10 @@ pub struct Config {
     pub tls_paths: crate::tls::TlsPaths,
     /// The loaded TLS material, set by [`Config::load_tls`].
     pub tls: std::sync::Arc<crate::tls::TlsSet>,
+    /// `HYPERCACHE_OIDC_*` as configured (security.md §7).
+    pub oidc_config: Option<crate::auth::oidc::OidcConfig>,
+    /// Discovery and keys, set by [`Config::start_oidc`].
+    pub oidc: Option<std::sync::Arc<crate::auth::oidc::Oidc>>,
     /// `HYPERCACHE_*` names not in the table, sorted, for one warning line each.
     pub unknown_vars: Vec<String>,
 }
@@ -263,6 +267,20 @@ impl Config {
         Ok(())
     }
 
+    /// OIDC discovery and the first key fetch (security.md §7): exit 1 on failure (the
+    /// environment, like a port in use, not the configuration).
+    pub fn start_oidc(&mut self) -> Result<(), ConfigError> {
+        let Some(c) = &self.oidc_config else {
+            return Ok(());
+        };
+        let o = crate::auth::oidc::Oidc::start(c).map_err(|m| ConfigError {
+            exit_code: 1,
+            message: m,
+        })?;
+        self.oidc = Some(o);
+        Ok(())
+    }
+
     pub fn load_policy(&mut self) -> Result<(), ConfigError> {
         let Some(path) = &self.auth_config else {
             return Ok(());
@@ -271,7 +289,7 @@ impl Config {
             |p: &Option<crate::tls::material::Paths>| p.as_ref().is_some_and(|p| p.ca.is_some());
         let around = crate::auth::policy::Surroundings {
             client_ca: has_ca(&self.tls_paths.client) || has_ca(&self.tls_paths.mgmt),
-            ..Default::default()
+            oidc: self.oidc_config.is_some(),
         };
         let p = crate::auth::policy::load(path, around).map_err(ConfigError::new)?;
         self.policy = Some(std::sync::Arc::new(p));
@@ -280,7 +298,7 @@ impl Config {
 
     /// Credentials are checked on the client and management listeners.
     pub fn auth_on(&self) -> bool {
-        self.auth_token.is_some() || self.policy.is_some()
+        self.auth_token.is_some() || self.policy.is_some() || self.oidc_config.is_some()
     }
 
     /// ops.md §1.4: every variable of §2.4 in table order with its effective value.
@@ -342,10 +360,20 @@ impl Config {
             path(&t.dist, |p| Some(&p.key)),
             path(&t.dist, |p| p.ca.as_ref()),
         ];
+        let o = self.oidc_config.as_ref();
+        let oidc = |f: fn(&crate::auth::oidc::OidcConfig) -> &String| {
+            o.map(f).cloned().unwrap_or_default()
+        };
+        let oidc_values = [
+            oidc(|c| &c.issuer),
+            oidc(|c| &c.audience),
+            oidc(|c| &c.identity_claim),
+            oidc(|c| &c.scope_claim),
+        ];
         table::TABLE
             .iter()
             .map(|r| r.name)
-            .zip(values.into_iter().chain(tls_values))
+            .zip(values.into_iter().chain(tls_values).chain(oidc_values))
             .collect()
     }
 }

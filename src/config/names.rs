@@ -48,18 +48,16 @@ pub(crate) const MGMT_TLS_CLIENT_CA: &str = "HYPERCACHE_MGMT_TLS_CLIENT_CA";
 pub(crate) const DIST_TLS_CERT: &str = "HYPERCACHE_DIST_TLS_CERT";
 pub(crate) const DIST_TLS_KEY: &str = "HYPERCACHE_DIST_TLS_KEY";
 pub(crate) const DIST_TLS_CA: &str = "HYPERCACHE_DIST_TLS_CA";
-
-const OIDC_FIX: &str =
-    "validate OIDC tokens in a proxy in front of the client listener, or use HYPERCACHE_AUTH_TOKEN";
+pub(crate) const OIDC_ISSUER: &str = "HYPERCACHE_OIDC_ISSUER";
+pub(crate) const OIDC_AUDIENCE: &str = "HYPERCACHE_OIDC_AUDIENCE";
+pub(crate) const OIDC_IDENTITY_CLAIM: &str = "HYPERCACHE_OIDC_IDENTITY_CLAIM";
+pub(crate) const OIDC_SCOPE_CLAIM: &str = "HYPERCACHE_OIDC_SCOPE_CLAIM";
 
 /// ops.md §2.6: Go server variables that must stop start-up rather than be ignored, since
 /// ignoring them would serve plaintext or unauthenticated traffic to someone who asked for more.
-pub const REFUSED: [(&str, &str); 4] = [
-    ("HYPERCACHE_OIDC_ISSUER", OIDC_FIX),
-    ("HYPERCACHE_OIDC_AUDIENCE", OIDC_FIX),
-    ("HYPERCACHE_OIDC_IDENTITY_CLAIM", OIDC_FIX),
-    ("HYPERCACHE_OIDC_SCOPE_CLAIM", OIDC_FIX),
-];
+/// Empty now that TLS (security.md §2, §3) and OIDC (§7) are implemented; kept so a future
+/// Go variable this server cannot honour is refused the same way.
+pub const REFUSED: [(&str, &str); 0] = [];
 
 #[cfg(test)]
 mod tests {

@@ -48,7 +48,7 @@ const PEM_KEY: &str =
 const PEM_CA: &str = "a path to a PEM bundle of CA certificates";
 
 /// ops.md §2.4 and security.md §1 plus `HYPERCACHE_LOG_FORMAT` (this server's addition, docs/operations.md).
-pub const TABLE: [VarSpec; 45] = [
+pub const TABLE: [VarSpec; 49] = [
     row(NODE_ID, "the host name (node if none)", "1-128 characters of A-Z a-z 0-9 . _ -", "node identity in the ring, responses and logs"),
     row(API_ADDR, ":8080", LISTEN_FORM_API, "client listener, bound by every data core"),
     row(MGMT_ADDR, ":8081", LISTEN_FORM_MGMT, "management listener"),
@@ -94,6 +94,10 @@ pub const TABLE: [VarSpec; 45] = [
     row(DIST_TLS_CERT, "unset (plaintext)", PEM_CERT, "mutual TLS between peers: the node's certificate, for serving and dialling (all three DIST_TLS_* or none)"),
     row(DIST_TLS_KEY, "unset", PEM_KEY, "the private key of DIST_TLS_CERT"),
     row(DIST_TLS_CA, "unset", PEM_CA, "the cluster CA: peers' certificates must chain to it, in both directions"),
+    row(OIDC_ISSUER, "unset (no OIDC)", "an https:// URL such as https://idp.example.com/realms/main (http:// only for localhost or a loopback IP)", "JWTs from this issuer authenticate (discovery and keys fetched at start); needs OIDC_AUDIENCE"),
+    row(OIDC_AUDIENCE, "unset", "the audience a token's aud must contain", "required with OIDC_ISSUER"),
+    row(OIDC_IDENTITY_CLAIM, "sub", "a claim name", "the claim that becomes the identity; only with OIDC_ISSUER"),
+    row(OIDC_SCOPE_CLAIM, "scope", "a claim name", "the claim with the scopes (a space-separated string or a list); only with OIDC_ISSUER"),
 ];
 
 /// The accepted form of `name` (a table row always exists: the names are the table's).
@@ -122,7 +126,9 @@ pub fn help_text(version: &str) -> String {
             r.name, r.default, r.form, r.effect
         ));
     }
-    s.push_str("\nNot supported yet (start-up stops when set):\n");
+    if !REFUSED.is_empty() {
+        s.push_str("\nNot supported (start-up stops when set):\n");
+    }
     for (name, fix) in REFUSED {
         s.push_str(&format!("  {name}: {fix}\n"));
     }

@@ -271,13 +271,13 @@ fn all_failures_are_reported_in_table_order() {
             "HYPERCACHE_HEARTBEAT",
             "HYPERCACHE_DRAIN_GRACE",
             "and",
-            "is",
+            "set",
             "HYPERCACHE_TOMBSTONE_TTL"
         ],
         "{e:#?}"
     );
     assert!(e[3].starts_with("hypercache-server: HYPERCACHE_API_TLS_CERT and"));
-    assert!(e[4].starts_with("hypercache-server: HYPERCACHE_OIDC_ISSUER is not supported"));
+    assert!(e[4].starts_with("hypercache-server: HYPERCACHE_OIDC_ISSUER set without"));
 }
 
 #[test]
@@ -394,23 +394,63 @@ fn tls_variables_come_in_sets() {
 }
 
 #[test]
-fn refused_go_variables() {
-    let msg = one_err(&[("HYPERCACHE_OIDC_AUDIENCE", "cache")], &[]);
+fn oidc_variables_follow_security_md_7() {
+    let both = |a: &str, b: &str| {
+        format!("hypercache-server: {a} set without {b}: both are required when OIDC is enabled")
+    };
     assert_eq!(
-        msg,
-        "hypercache-server: HYPERCACHE_OIDC_AUDIENCE is not supported: validate OIDC tokens in a proxy in front of the client listener, or use HYPERCACHE_AUTH_TOKEN"
+        one_err(
+            &[("HYPERCACHE_OIDC_ISSUER", "https://idp.example.com")],
+            &[]
+        ),
+        both("HYPERCACHE_OIDC_ISSUER", "HYPERCACHE_OIDC_AUDIENCE")
     );
-    for (name, _) in REFUSED {
-        one_err(&[(name, "x")], &[name, "not supported", "proxy"]);
-        assert!(
-            load_on(&[(name, "  ")], CPUS4).is_ok(),
-            "empty {name} is unset"
+    assert_eq!(
+        one_err(&[("HYPERCACHE_OIDC_AUDIENCE", "cache")], &[]),
+        both("HYPERCACHE_OIDC_AUDIENCE", "HYPERCACHE_OIDC_ISSUER")
+    );
+    for claim in [
+        "HYPERCACHE_OIDC_SCOPE_CLAIM",
+        "HYPERCACHE_OIDC_IDENTITY_CLAIM",
+    ] {
+        assert_eq!(
+            one_err(&[(claim, "roles")], &[]),
+            format!("hypercache-server: {claim} is set but HYPERCACHE_OIDC_ISSUER is not: set the issuer to enable OIDC")
         );
     }
-    one_err(
-        &[("HYPERCACHE_OIDC_ISSUER", "https://id")],
-        &["OIDC", "HYPERCACHE_AUTH_TOKEN"],
-    );
+    for bad in [
+        "http://idp.example.com",
+        "idp.example.com",
+        "https://idp/x?q=1",
+        "https://idp/x#f",
+        "ftp://idp",
+    ] {
+        assert_eq!(
+            one_err(&[("HYPERCACHE_OIDC_ISSUER", bad), ("HYPERCACHE_OIDC_AUDIENCE", "c")], &[]),
+            format!("hypercache-server: invalid HYPERCACHE_OIDC_ISSUER=\"{bad}\": expected an https:// URL such as https://idp.example.com/realms/main (http:// only for localhost or a loopback IP)")
+        );
+    }
+    for good in [
+        "https://idp.example.com/realms/main",
+        "http://127.0.0.1:5556/dex",
+        "http://localhost/",
+        "http://[::1]:8/",
+    ] {
+        let c = ok(&[
+            ("HYPERCACHE_OIDC_ISSUER", good),
+            ("HYPERCACHE_OIDC_AUDIENCE", "c"),
+        ]);
+        let o = c.oidc_config.unwrap();
+        assert_eq!(
+            (
+                o.issuer.as_str(),
+                o.identity_claim.as_str(),
+                o.scope_claim.as_str()
+            ),
+            (good, "sub", "scope")
+        );
+    }
+    assert!(REFUSED.is_empty());
 }
 
 #[test]

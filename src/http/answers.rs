@@ -5,7 +5,7 @@
 use super::parse::Head;
 use super::response::{Hv, Responder};
 use crate::auth::gate::Gate;
-use crate::auth::{ConnFacts, Principal};
+use crate::auth::{ConnFacts, Who};
 
 /// The caller's identity, or None after writing the 401.
 pub fn identify<'g>(
@@ -13,7 +13,7 @@ pub fn identify<'g>(
     head: &Head<'_>,
     conn: ConnFacts<'_>,
     r: &mut Responder<'_>,
-) -> Option<&'g Principal> {
+) -> Option<Who<'g>> {
     let who = gate.identify(head.authorization, head.auth_count, conn);
     if who.is_none() {
         unauthorized(r, gate.offers_basic());

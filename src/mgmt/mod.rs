@@ -50,8 +50,13 @@ impl MgmtService {
         let cfg = &ctl.node.config;
         MgmtService {
             gate: Gate::new(
-                Authenticator::new(cfg.policy.as_deref(), cfg.auth_token.as_deref()),
+                Authenticator::new(
+                    cfg.policy.as_deref(),
+                    cfg.auth_token.as_deref(),
+                    cfg.oidc.is_some(),
+                ),
                 Listener::Mgmt,
+                cfg.oidc.clone(),
             ),
             max_body: cfg.max_body,
             pending_events: Default::default(),
@@ -116,7 +121,7 @@ impl Service for MgmtService {
         } else {
             (Scopes::ADMIN, "admin")
         };
-        if who.is_some_and(|p| !p.scopes.has(need)) {
+        if who.as_ref().is_some_and(|p| !p.scopes.has(need)) {
             forbidden(r, name);
             return None;
         }

@@ -203,6 +203,9 @@ pub async fn prometheus(ctl: &ControlCtx, r: &mut Responder<'_>) {
     };
     let (mut text, _) = crate::metrics::prom::render(&input);
     ctl.node.config.tls.render_metrics(&mut text);
+    if let Some(o) = &ctl.node.config.oidc {
+        o.render_metrics(&mut text);
+    }
     r.send(
         200,
         Some("text/plain; version=0.0.4; charset=utf-8"),
