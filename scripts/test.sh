@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit + integration tests, the Kubernetes manifests,
+# The whole test suite: formatting, lints, unit + integration tests, the served OpenAPI document
+# (schemathesis), the Kubernetes manifests,
 # the Prometheus rules and dashboard against a real Prometheus (as root or with promtool), the
 # fault suite (as root) and the compose cluster (with Docker).
 # Usage: scripts/test.sh            (from the repository root)
@@ -15,6 +16,8 @@ cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}"
 # The scripts below drive the release binary (HYPERCACHE_BIN, default target/release/...).
 echo "== release binary"
 cargo build --release --bin hypercache-server
+echo "== OpenAPI document against a live node (scripts/openapi-test.sh, schemathesis)"
+scripts/openapi-test.sh
 echo "== operator commands and Kubernetes manifests (scripts/k8s-test.sh)"
 scripts/k8s-test.sh
 if [[ ${OBSERVABILITY:-1} != 0 ]] && { [[ $(id -u) == 0 ]] || command -v promtool >/dev/null; }; then

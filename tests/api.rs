@@ -1019,6 +1019,16 @@ fn batch_errors(c: &Client) {
     );
     let ttl = envelope_ok(c, "/v1/cache/bttl")["ttl_ms"].as_u64().unwrap();
     assert!((55_000..=60_000).contains(&ttl), "{ttl}");
+    // JSON Schema's integer (the OpenAPI document's type) includes a zero fraction.
+    let r = c.post(
+        "/v1/cache/batch/put",
+        br#"{"items":[{"key":"bttl-f","value":"x","ttl_ms":60000.0}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let ttl = envelope_ok(c, "/v1/cache/bttl-f")["ttl_ms"]
+        .as_u64()
+        .unwrap();
+    assert!((55_000..=60_000).contains(&ttl), "{ttl}");
     assert!(
         wrong.is_empty(),
         "bodies not answered 400 invalid JSON:\n{}",

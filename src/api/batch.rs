@@ -37,8 +37,24 @@ struct PutBodyItem {
     value: Option<String>,
     #[serde(default)]
     value_encoding: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_ms")]
     ttl_ms: Option<i64>,
+}
+
+/// `ttl_ms` as an integer, also written with a zero fraction (`60000.0`): JSON Schema's
+/// `integer`, which the OpenAPI document promises. `1.5` stays a 400.
+fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Some(i)),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(Some(f as i64)),
+            _ => Err(D::Error::custom(format!(
+                "invalid ttl_ms {n}: expected a whole number of milliseconds"
+            ))),
+        },
+    }
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], r: &mut Responder<'_>) -> Option<T> {
