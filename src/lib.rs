@@ -83,7 +83,9 @@
 //! - [`api`]: client routes (`routes.rs` is the table and each route's
 //!   scope); [`mgmt`]: management routes.
 //! - [`dist`]: hash (XXH64), ring, SWIM membership (pure state machine), wire
-//!   types and their checks, pooled peer client, the dist listener (route
+//!   types and their checks, the typed peer protocol (`protocol.rs`: one call
+//!   type per `/internal/*` route the control core uses, with its target, body
+//!   and answer), pooled peer client (plaintext or mTLS), the dist listener (route
 //!   table in `mod.rs`; `writes`, `reads`, `scans`), Merkle summary.
 //! - [`control`]: the control core: membership driver, replication (pure
 //!   [`control::quorum`]), remote reads (pure [`control::resolve`]), hints

@@ -15,26 +15,13 @@ use super::reconcile::{differing_leaves, plan, Plan, Schedule};
 use super::replicate::Ack;
 use super::ControlCtx;
 use crate::dist::ae::{self, Digest};
-use crate::dist::client::encode_query;
 use crate::dist::hash::xxhash64;
 use crate::dist::membership::State;
-use crate::dist::wire::{self, BatchGetReq, BatchGetResp};
+use crate::dist::protocol::{AeDigests, AeLeaves, BatchGet, PeerError};
+use crate::dist::wire::{self, BatchGetReq};
 use crate::metrics::dist::idx;
 use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, KeyRef, Op, Reply};
-
-#[derive(serde::Deserialize)]
-struct LeavesResp {
-    #[serde(default)]
-    equal: bool,
-    #[serde(default)]
-    leaves: Vec<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct DigestsResp {
-    entries: Vec<Digest>,
-}
 
 impl ControlCtx {
     pub fn ae_enabled(&self) -> bool {
@@ -142,23 +129,18 @@ impl ControlCtx {
         let root = ae::root(&leaves);
         self.dist
             .set(idx("MerkleBuildNanos"), t.elapsed().as_nanos() as u64);
-        let target = format!(
-            "/internal/ae/leaves?peer={}&ring={fp}&root={}",
-            encode_query(&me),
-            ae::hex(root)
-        );
         let t = Instant::now();
-        let r = self
-            .peers
-            .data(addr, "GET", &target, None, "internal_ae_leaves")
-            .await?;
-        if r.status == 409 {
-            return Ok(None);
-        }
-        if r.status != 200 {
-            return Err(format!("leaves answered {}", r.status));
-        }
-        let lr: LeavesResp = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        let call = AeLeaves {
+            me: &me,
+            ring: &fp,
+            root_hex: ae::hex(root),
+        };
+        let lr = match self.peers.data_call(addr, &call).await {
+            Ok(lr) => lr,
+            // The rings differ: wait for the next round.
+            Err(PeerError::Status(409)) => return Ok(None),
+            Err(e) => return Err(format!("leaves: {e}")),
+        };
         if lr.equal {
             return Ok(Some(true));
         }
@@ -169,23 +151,16 @@ impl ControlCtx {
         // Their entries in the differing leaves.
         let mut theirs: Vec<Digest> = Vec::new();
         for chunk in diff.chunks(64) {
-            let body =
-                serde_json::to_vec(&serde_json::json!({"peer": me, "ring": fp, "leaves": chunk}))
-                    .unwrap_or_default();
-            let r = self
+            let call = AeDigests {
+                me: &me,
+                ring: &fp,
+                leaves: chunk,
+            };
+            let d = self
                 .peers
-                .data(
-                    addr,
-                    "POST",
-                    "/internal/ae/digests",
-                    Some(&body),
-                    "internal_ae_digests",
-                )
-                .await?;
-            if r.status != 200 {
-                return Err(format!("digests answered {}", r.status));
-            }
-            let d: DigestsResp = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+                .data_call(addr, &call)
+                .await
+                .map_err(|e| format!("digests: {e}"))?;
             theirs.extend(d.entries);
         }
         let Plan { pull, push } = plan(&mine, theirs, &diff);
@@ -199,21 +174,14 @@ impl ControlCtx {
     async fn ae_pull(&self, _peer: &str, addr: &str, keys: Vec<String>) -> Result<(), String> {
         let batch = self.node.config.rebalance_batch.max(1);
         for chunk in keys.chunks(batch) {
-            let body = serde_json::to_vec(&BatchGetReq {
+            let call = BatchGet(BatchGetReq {
                 keys: chunk.to_vec(),
-            })
-            .unwrap_or_default();
-            let r = self
+            });
+            let resp = self
                 .peers
-                .data(
-                    addr,
-                    "POST",
-                    "/internal/batch/get",
-                    Some(&body),
-                    "internal_batch_get",
-                )
-                .await?;
-            let resp: BatchGetResp = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+                .data_call(addr, &call)
+                .await
+                .map_err(|e| format!("batch get: {e}"))?;
             let now = now_ms();
             for res in resp.results {
                 let entry = match (res.item, res.tombstone) {

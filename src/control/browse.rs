@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use super::ControlCtx;
-use crate::dist::client::encode_query;
 use crate::dist::glob::Pattern;
 use crate::dist::membership::State;
+use crate::dist::protocol::KeysPage;
 use crate::runtime::msg::{Browse, Op, Reply};
 
 /// Keys per `/internal/keys` page and per data-core page.
@@ -67,13 +67,6 @@ impl KeySet {
     pub fn finish(self) -> (Vec<String>, bool) {
         (self.keys.into_iter().collect(), self.truncated)
     }
-}
-
-#[derive(serde::Deserialize)]
-struct KeysPage {
-    keys: Vec<String>,
-    #[serde(default)]
-    next_cursor: String,
 }
 
 impl ControlCtx {
@@ -150,19 +143,16 @@ impl ControlCtx {
         let mut set = KeySet::new(max);
         let mut cursor = String::new();
         loop {
-            let target = format!(
-                "/internal/keys?q={}&limit={PAGE}&cursor={}",
-                encode_query(q),
-                encode_query(&cursor)
-            );
-            let r = self
+            let call = KeysPage {
+                q,
+                limit: PAGE,
+                cursor: &cursor,
+            };
+            let page = self
                 .peers
-                .data(addr, "GET", &target, None, "internal_keys")
-                .await?;
-            if r.status != 200 {
-                return Err(format!("/internal/keys answered {}", r.status));
-            }
-            let page: KeysPage = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+                .data_call(addr, &call)
+                .await
+                .map_err(|e| format!("/internal/keys {e}"))?;
             for k in page.keys {
                 set.add(k);
             }

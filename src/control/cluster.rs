@@ -7,20 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ControlCtx;
-use crate::dist::client::{encode_query, Class, ClientError};
+use crate::dist::client::Class;
 use crate::dist::membership::{Effect, Entry as Member, ProbeOutcome, State};
+use crate::dist::protocol::{Gossip, PeerError, Probe};
 use crate::dist::ring::Ring;
 use crate::metrics::dist::idx;
 use crate::node::now_ms;
 use crate::runtime::msg::Op;
-
-#[derive(serde::Deserialize)]
-struct GossipResp {
-    #[serde(default)]
-    node: Option<String>,
-    #[serde(default)]
-    members: Vec<serde_json::Value>,
-}
 
 fn parse_members(v: Vec<serde_json::Value>) -> Vec<Member> {
     v.into_iter()
@@ -121,27 +114,15 @@ impl ControlCtx {
     /// Push-pull gossip with one address; merges the answer.
     pub async fn push_gossip(self: &Rc<Self>, addr: &str, timeout: Duration) -> bool {
         let body = serde_json::to_vec(&self.member_table()).unwrap_or_default();
-        let res = self
+        let call = Gossip(body);
+        let Ok(g) = self
             .peers
-            .request(
-                addr,
-                "POST",
-                "/internal/gossip",
-                Some(&body),
-                timeout,
-                Class::Membership,
-                "internal_gossip",
-            )
-            .await;
-        let Ok(r) = res else { return false };
-        if r.status != 200 {
+            .call(addr, &call, timeout, Class::Membership)
+            .await
+        else {
             return false;
-        }
-        let parsed: Option<GossipResp> = serde_json::from_slice(&r.body).ok();
-        let (node, members) = match parsed {
-            Some(g) => (g.node, parse_members(g.members)),
-            None => (None, Vec::new()),
         };
+        let (node, members) = (g.node, parse_members(g.members));
         let mut effects = self
             .members
             .borrow_mut()
@@ -184,28 +165,21 @@ impl ControlCtx {
                 let mut tasks = Vec::new();
                 for (_, raddr) in &relays {
                     let ctl = self.clone();
-                    let target = format!("/internal/probe?target={}", encode_query(&id));
                     let raddr = raddr.clone();
+                    let id = id.clone();
                     tasks.push(glommio::spawn_local(async move {
                         ctl.peers
-                            .request(
-                                &raddr,
-                                "GET",
-                                &target,
-                                None,
-                                t,
-                                Class::Membership,
-                                "internal_probe",
-                            )
+                            .call(&raddr, &Probe(&id), t, Class::Membership)
                             .await
                     }));
                 }
                 let mut ack = false;
                 let mut any_answer = false;
                 for t in tasks {
-                    let res: Result<_, ClientError> = t.await;
-                    let ok = matches!(&res, Ok(r) if r.status == 200);
-                    any_answer |= res.is_ok();
+                    let res = t.await;
+                    let ok = res.is_ok();
+                    // Any HTTP answer, even a refusal, shows the relay is reachable.
+                    any_answer |= !matches!(res, Err(PeerError::Transport(_)));
                     ack |= ok;
                     self.members.borrow_mut().record_relay(ok);
                 }

@@ -12,9 +12,9 @@ use std::rc::Rc;
 
 use super::ControlCtx;
 use crate::config::Consistency;
-use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
 use crate::dist::membership::State;
-use crate::dist::wire::{self, BatchGetReq, BatchGetResp, GetResp};
+use crate::dist::protocol::{BatchGet, GetKey};
+use crate::dist::wire::{self, BatchGetReq};
 use crate::metrics::dist::idx;
 use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, Op, OwnedItem, ReadJob, ReadOutcome};
@@ -116,58 +116,26 @@ impl ControlCtx {
         self.dist.add(idx("ForwardGet"), keys.len() as u64);
         let now = now_ms();
         if keys.len() == 1 {
-            let target = format!("/internal/get?key={}", encode_query(&keys[0]));
-            return match self
-                .peers
-                .request(
-                    &addr,
-                    "GET",
-                    &target,
-                    None,
-                    REQUEST_TIMEOUT,
-                    Class::Data,
-                    "internal_get",
-                )
-                .await
-            {
-                Ok(r) if r.status == 200 => match serde_json::from_slice::<GetResp>(&r.body) {
-                    Ok(g) => vec![to_said(g.found, g.item, g.tombstone, now)],
-                    Err(_) => vec![Said::Failed],
-                },
-                _ => vec![Said::Failed],
+            return match self.peers.data_call(&addr, &GetKey(&keys[0])).await {
+                Ok(g) => vec![to_said(g.found, g.item, g.tombstone, now)],
+                Err(_) => vec![Said::Failed],
             };
         }
-        let body = serde_json::to_vec(&BatchGetReq {
+        let call = BatchGet(BatchGetReq {
             keys: keys.to_vec(),
-        })
-        .unwrap_or_default();
-        match self
-            .peers
-            .request(
-                &addr,
-                "POST",
-                "/internal/batch/get",
-                Some(&body),
-                REQUEST_TIMEOUT,
-                Class::Data,
-                "internal_batch_get",
-            )
-            .await
-        {
-            Ok(r) if r.status == 200 => match serde_json::from_slice::<BatchGetResp>(&r.body) {
-                Ok(g) if g.results.len() == keys.len() => g
-                    .results
-                    .into_iter()
-                    .map(|x| {
-                        if x.error.is_some() {
-                            Said::Failed
-                        } else {
-                            to_said(x.found, x.item, x.tombstone, now)
-                        }
-                    })
-                    .collect(),
-                _ => vec![Said::Failed; keys.len()],
-            },
+        });
+        match self.peers.data_call(&addr, &call).await {
+            Ok(g) if g.results.len() == keys.len() => g
+                .results
+                .into_iter()
+                .map(|x| {
+                    if x.error.is_some() {
+                        Said::Failed
+                    } else {
+                        to_said(x.found, x.item, x.tombstone, now)
+                    }
+                })
+                .collect(),
             _ => vec![Said::Failed; keys.len()],
         }
     }

@@ -19,8 +19,9 @@ use glommio::channels::local_channel;
 
 use super::quorum::{after_round, After, Counted, Quorum, Verdict};
 use super::ControlCtx;
-use crate::dist::client::{encode_query, Class, REQUEST_TIMEOUT};
-use crate::dist::wire::{self, AckResp, BatchReq, BatchResp};
+use crate::dist::client::REQUEST_TIMEOUT;
+use crate::dist::protocol::{Batch, DelOne, SetOne};
+use crate::dist::wire::{self, AckResp};
 use crate::metrics::dist::idx;
 use crate::node::shard_for;
 use crate::runtime::msg::{Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
@@ -205,63 +206,37 @@ impl ControlCtx {
                     origin,
                     expires_at_ms,
                 } => {
-                    let body = serde_json::json!({
-                        "key": key, "value": wire::b64(value),
-                        "expiration_ms": wire::remaining(*expires_at_ms, now),
-                        "version": version, "origin": origin, "replicate": false,
-                    });
-                    let body = serde_json::to_vec(&body).unwrap_or_default();
-                    self.peers
-                        .request(
-                            addr,
-                            "POST",
-                            "/internal/set",
-                            Some(&body),
-                            REQUEST_TIMEOUT,
-                            Class::Data,
-                            "internal_set",
-                        )
-                        .await
+                    let call = SetOne {
+                        key,
+                        value_b64: wire::b64(value),
+                        expiration_ms: wire::remaining(*expires_at_ms, now),
+                        version: *version,
+                        origin,
+                    };
+                    self.peers.data_call(addr, &call).await
                 }
                 Entry::Tombstone {
                     version,
                     origin,
                     deleted_at_ms,
                 } => {
-                    let target = format!(
-                        "/internal/del?key={}&version={version}&origin={}&deleted_at={deleted_at_ms}",
-                        encode_query(key),
-                        encode_query(origin)
-                    );
-                    self.peers
-                        .request(
-                            addr,
-                            "DELETE",
-                            &target,
-                            None,
-                            REQUEST_TIMEOUT,
-                            Class::Data,
-                            "internal_del",
-                        )
-                        .await
+                    let call = DelOne {
+                        key,
+                        version: *version,
+                        origin,
+                        deleted_at_ms: *deleted_at_ms,
+                    };
+                    self.peers.data_call(addr, &call).await
                 }
             };
             let ack = match res {
-                Ok(r) if (200..300).contains(&r.status) => {
-                    match serde_json::from_slice::<AckResp>(&r.body) {
-                        Ok(AckResp {
-                            version: Some(v),
-                            origin: Some(o),
-                        }) => Ack::Newer(v, o),
-                        _ => Ack::Ok,
-                    }
-                }
-                Ok(r) => {
-                    log::warn!("write to {owner} ({addr}) answered {}", r.status);
-                    Ack::Failed
-                }
+                Ok(AckResp {
+                    version: Some(v),
+                    origin: Some(o),
+                }) => Ack::Newer(v, o),
+                Ok(_) => Ack::Ok,
                 Err(e) => {
-                    log::warn!("write to {owner} ({addr}) failed: {e}");
+                    log::warn!("write to {owner} ({addr}): {e}");
                     Ack::Failed
                 }
             };
@@ -294,31 +269,10 @@ impl ControlCtx {
         reason: &str,
     ) -> Vec<(usize, Ack)> {
         let (ids, items): (Vec<usize>, Vec<wire::BatchItem>) = chunk.into_iter().unzip();
-        let req = BatchReq {
-            reason: reason.to_string(),
-            items,
-        };
-        let body = serde_json::to_vec(&req).unwrap_or_default();
-        let res = self
-            .peers
-            .request(
-                addr,
-                "POST",
-                "/internal/batch",
-                Some(&body),
-                REQUEST_TIMEOUT,
-                Class::Data,
-                "internal_batch",
-            )
-            .await;
-        let parsed = match res {
-            Ok(r) if r.status == 200 => serde_json::from_slice::<BatchResp>(&r.body).ok(),
-            Ok(r) => {
-                log::warn!("batch to {owner} ({addr}) answered {}", r.status);
-                None
-            }
+        let parsed = match self.peers.data_call(addr, &Batch::new(reason, items)).await {
+            Ok(resp) => Some(resp),
             Err(e) => {
-                log::warn!("batch to {owner} ({addr}) failed: {e}");
+                log::warn!("batch to {owner} ({addr}): {e}");
                 None
             }
         };

@@ -22,6 +22,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 
+use super::protocol::{Call, PeerError};
 use crate::tls::stream::PeerStream;
 use crate::tls::Slot;
 
@@ -241,27 +242,39 @@ impl PeerClient {
         }
     }
 
-    /// A data-class request with the standard timeout; a transport failure becomes its text
-    /// (the callers log it or name the peer in a partial answer).
-    pub async fn data(
+    /// One typed peer call ([`crate::dist::protocol`]): sent, then decoded by its route.
+    pub async fn call<C: Call>(
         &self,
         addr: &str,
-        method: &str,
-        target: &str,
-        body: Option<&[u8]>,
-        label: &'static str,
-    ) -> Result<Response, String> {
-        self.request(
-            addr,
-            method,
-            target,
-            body,
-            REQUEST_TIMEOUT,
-            Class::Data,
-            label,
-        )
-        .await
-        .map_err(|e| e.to_string())
+        call: &C,
+        timeout: Duration,
+        class: Class,
+    ) -> Result<C::Answer, PeerError>
+    where
+        C::Answer: for<'de> serde::Deserialize<'de>,
+    {
+        let body = call.body();
+        let r = self
+            .request(
+                addr,
+                C::METHOD,
+                &call.target(),
+                body.as_deref(),
+                timeout,
+                class,
+                C::LABEL,
+            )
+            .await
+            .map_err(|e| PeerError::Transport(e.to_string()))?;
+        C::decode(r.status, &r.body)
+    }
+
+    /// A data-class typed call with the standard timeout.
+    pub async fn data_call<C: Call>(&self, addr: &str, call: &C) -> Result<C::Answer, PeerError>
+    where
+        C::Answer: for<'de> serde::Deserialize<'de>,
+    {
+        self.call(addr, call, REQUEST_TIMEOUT, Class::Data).await
     }
 
     async fn request_inner(

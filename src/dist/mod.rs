@@ -7,6 +7,7 @@ pub mod hash;
 pub mod listener;
 pub mod membership;
 pub mod merkle;
+pub mod protocol;
 pub mod ring;
 pub mod sha256;
 pub mod wire;
