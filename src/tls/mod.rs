@@ -144,6 +144,19 @@ impl Slot {
         }
     }
 
+    /// The warning for a leaf in use whose notAfter has passed (§2: logged, not refused).
+    pub fn expired_warning(&self) -> Option<String> {
+        let not_after = self.expiry.load(Ordering::Relaxed);
+        (not_after < crate::node::now_ms() as i64 / 1000).then(|| {
+            format!(
+                "{}={:?} has expired: not_after={}",
+                self.listener.var("CERT"),
+                self.paths.cert,
+                rfc3339(not_after)
+            )
+        })
+    }
+
     /// True when a warning about `who` may be logged now (at most every 30 s each).
     pub fn may_warn(&self, who: &str) -> bool {
         let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
@@ -243,13 +256,19 @@ impl TlsSet {
 
     /// SIGHUP (§4): each TLS listener reloads independently; the log lines in order.
     pub fn reload_all(&self) -> Vec<(log::Level, String)> {
-        let mut lines: Vec<(log::Level, String)> = self
-            .slots()
-            .map(|s| match s.reload() {
-                Ok(l) => (log::Level::Info, l),
-                Err(l) => (log::Level::Error, l),
-            })
-            .collect();
+        let mut lines: Vec<(log::Level, String)> = Vec::new();
+        for s in self.slots() {
+            match s.reload() {
+                Ok(l) => {
+                    lines.push((log::Level::Info, l));
+                    // As at start (§2): an expired leaf is loaded, with a warning.
+                    if let Some(w) = s.expired_warning() {
+                        lines.push((log::Level::Warn, w));
+                    }
+                }
+                Err(l) => lines.push((log::Level::Error, l)),
+            }
+        }
         if lines.is_empty() {
             lines.push((
                 log::Level::Info,
@@ -271,19 +290,7 @@ impl TlsSet {
     /// Start-up warnings: expired leaves, and a dist certificate without a SAN for the
     /// host peers dial.
     pub fn warnings(&self, advertise_host: &str) -> Vec<String> {
-        let now = crate::node::now_ms() as i64 / 1000;
-        let mut w = Vec::new();
-        for s in self.slots() {
-            let m = s.current();
-            if m.not_after < now {
-                w.push(format!(
-                    "{}={:?} has expired: not_after={}",
-                    s.listener.var("CERT"),
-                    s.paths.cert,
-                    rfc3339(m.not_after)
-                ));
-            }
-        }
+        let mut w: Vec<String> = self.slots().filter_map(|s| s.expired_warning()).collect();
         if let Some(d) = &self.dist {
             let m = d.current();
             if !san_covers(&m.sans, advertise_host) {

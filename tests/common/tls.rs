@@ -80,8 +80,27 @@ impl Ca {
     pub fn pem(&self) -> String {
         self.cert.pem()
     }
+    /// A server leaf like `leaf`, valid only in 2020 (expired).
+    pub fn expired_leaf(&self, cn: &str, sans: &[&str], serial: u64) -> Leaf {
+        self.leaf_with(cn, sans, Eku::Server, serial, |p| {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2020, 12, 31);
+        })
+    }
+
     /// A leaf for `cn` with DNS/IP `sans`, signed by this CA, with `serial`.
     pub fn leaf(&self, cn: &str, sans: &[&str], eku: Eku, serial: u64) -> Leaf {
+        self.leaf_with(cn, sans, eku, serial, |_| {})
+    }
+
+    fn leaf_with(
+        &self,
+        cn: &str,
+        sans: &[&str],
+        eku: Eku,
+        serial: u64,
+        tweak: impl Fn(&mut CertificateParams),
+    ) -> Leaf {
         let mut p =
             CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         p.distinguished_name.push(DnType::CommonName, cn);
@@ -96,6 +115,7 @@ impl Ca {
         };
         let serial_bytes = serial.to_be_bytes().to_vec();
         p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial_bytes));
+        tweak(&mut p);
         let key = KeyPair::generate().unwrap();
         let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
         Leaf {
