@@ -25,6 +25,10 @@ if ! command -v st >/dev/null 2>&1; then
 	echo "openapi-test: installing schemathesis (PyPI)"
 	PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check schemathesis >/dev/null
 fi
+ST=$(command -v st || true)
+# pip puts the `st` script beside the interpreter, which is not always on PATH.
+[[ -n $ST ]] || ST=$(python3 -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "st"))')
+[[ -x $ST ]] || { echo "openapi-test: schemathesis installed but no st command found" >&2; exit 1; }
 TMP=$(mktemp -d)
 PID=
 cleanup() {
@@ -51,7 +55,7 @@ seed=()
 [[ -n ${ST_SEED-1} ]] && seed=(--seed "${ST_SEED:-20261203}")
 common=(-H "Authorization: Bearer $TOKEN" --checks all --max-examples "${ST_EXAMPLES:-40}" "${seed[@]}" --no-color)
 echo "== schemathesis against http://$API/v1/openapi.yaml: every operation but getKey/headKey, all data"
-st run "http://$API/v1/openapi.yaml" "${common[@]}" --exclude-operation-id getKey --exclude-operation-id headKey
+"$ST" run "http://$API/v1/openapi.yaml" "${common[@]}" --exclude-operation-id getKey --exclude-operation-id headKey
 echo "== schemathesis: getKey/headKey, positive data (the key \`keys\` is the browser, tested above)"
-st run "http://$API/v1/openapi.yaml" "${common[@]}" --include-operation-id getKey --include-operation-id headKey --mode positive
+"$ST" run "http://$API/v1/openapi.yaml" "${common[@]}" --include-operation-id getKey --include-operation-id headKey --mode positive
 echo "openapi-test: OK"

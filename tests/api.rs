@@ -1022,9 +1022,15 @@ fn batch_errors(c: &Client) {
     // JSON Schema's integer (the OpenAPI document's type) includes a zero fraction.
     let r = c.post(
         "/v1/cache/batch/put",
-        br#"{"items":[{"key":"bttl-f","value":"x","ttl_ms":60000.0}]}"#,
+        br#"{"items":[{"key":"bttl-f","value":"x","ttl_ms":60000.0},{"key":"bttl-g","value":"x","ttl_ms":-2050901135358869.0}]}"#,
     );
     assert_eq!(r.status, 200, "{}", r.describe());
+    // A large whole number parses exactly (it is an item error for being negative, not a 400).
+    assert!(
+        r.text().contains("invalid ttl_ms: must be >= 0"),
+        "{}",
+        r.describe()
+    );
     let ttl = envelope_ok(c, "/v1/cache/bttl-f")["ttl_ms"]
         .as_u64()
         .unwrap();
