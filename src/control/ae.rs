@@ -23,6 +23,15 @@ use crate::metrics::dist::idx;
 use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, KeyRef, Op, Reply};
 
+/// The reason in `anti-entropy with <peer> failed: <reason>`: the transport error as is
+/// (`timed out`, as docs/operations.md shows), or which step answered what.
+fn why(step: &str, e: PeerError) -> String {
+    match e {
+        PeerError::Transport(t) => t,
+        other => format!("{step} {other}"),
+    }
+}
+
 impl ControlCtx {
     pub fn ae_enabled(&self) -> bool {
         let c = &self.node.config;
@@ -139,7 +148,7 @@ impl ControlCtx {
             Ok(lr) => lr,
             // The rings differ: wait for the next round.
             Err(PeerError::Status(409)) => return Ok(None),
-            Err(e) => return Err(format!("leaves: {e}")),
+            Err(e) => return Err(why("leaves", e)),
         };
         if lr.equal {
             return Ok(Some(true));
@@ -160,7 +169,7 @@ impl ControlCtx {
                 .peers
                 .data_call(addr, &call)
                 .await
-                .map_err(|e| format!("digests: {e}"))?;
+                .map_err(|e| why("digests", e))?;
             theirs.extend(d.entries);
         }
         let Plan { pull, push } = plan(&mine, theirs, &diff);
@@ -181,7 +190,7 @@ impl ControlCtx {
                 .peers
                 .data_call(addr, &call)
                 .await
-                .map_err(|e| format!("batch get: {e}"))?;
+                .map_err(|e| why("batch get", e))?;
             let now = now_ms();
             for res in resp.results {
                 let entry = match (res.item, res.tombstone) {

@@ -20,7 +20,7 @@ use glommio::channels::local_channel;
 use super::quorum::{after_round, After, Counted, Quorum, Verdict};
 use super::ControlCtx;
 use crate::dist::client::REQUEST_TIMEOUT;
-use crate::dist::protocol::{Batch, DelOne, SetOne};
+use crate::dist::protocol::{Batch, DelOne, PeerError, SetOne};
 use crate::dist::wire::{self, AckResp};
 use crate::metrics::dist::idx;
 use crate::node::shard_for;
@@ -235,8 +235,14 @@ impl ControlCtx {
                     origin: Some(o),
                 }) => Ack::Newer(v, o),
                 Ok(_) => Ack::Ok,
+                // The runbook (docs/operations.md) greps these lines: keep "failed: <reason>"
+                // for no answer and "answered <status>" for a refusal.
+                Err(PeerError::Transport(e)) => {
+                    log::warn!("write to {owner} ({addr}) failed: {e}");
+                    Ack::Failed
+                }
                 Err(e) => {
-                    log::warn!("write to {owner} ({addr}): {e}");
+                    log::warn!("write to {owner} ({addr}) {e}");
                     Ack::Failed
                 }
             };
@@ -271,8 +277,12 @@ impl ControlCtx {
         let (ids, items): (Vec<usize>, Vec<wire::BatchItem>) = chunk.into_iter().unzip();
         let parsed = match self.peers.data_call(addr, &Batch::new(reason, items)).await {
             Ok(resp) => Some(resp),
+            Err(PeerError::Transport(e)) => {
+                log::warn!("batch to {owner} ({addr}) failed: {e}");
+                None
+            }
             Err(e) => {
-                log::warn!("batch to {owner} ({addr}): {e}");
+                log::warn!("batch to {owner} ({addr}) {e}");
                 None
             }
         };
