@@ -18,12 +18,13 @@ use std::time::Instant;
 use glommio::channels::local_channel;
 
 use super::quorum::{after_round, After, Counted, Quorum, Verdict};
+use super::warn_limit::WarnLimit;
 use super::ControlCtx;
 use crate::dist::client::REQUEST_TIMEOUT;
 use crate::dist::protocol::{Batch, DelOne, PeerError, SetOne};
 use crate::dist::wire::{self, AckResp};
 use crate::metrics::dist::idx;
-use crate::node::shard_for;
+use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
 
 /// Bodies are split below the dist listener's 17 MiB cap.
@@ -238,11 +239,11 @@ impl ControlCtx {
                 // The runbook (docs/operations.md) greps these lines: keep "failed: <reason>"
                 // for no answer and "answered <status>" for a refusal.
                 Err(PeerError::Transport(e)) => {
-                    log::warn!("write to {owner} ({addr}) failed: {e}");
+                    self.warn_peer(owner, || format!("write to {owner} ({addr}) failed: {e}"));
                     Ack::Failed
                 }
                 Err(e) => {
-                    log::warn!("write to {owner} ({addr}) {e}");
+                    self.warn_peer(owner, || format!("write to {owner} ({addr}) {e}"));
                     Ack::Failed
                 }
             };
@@ -267,6 +268,14 @@ impl ControlCtx {
         out
     }
 
+    /// A failed write to `owner`, logged at most once a second per owner.
+    fn warn_peer(&self, owner: &str, line: impl FnOnce() -> String) {
+        let admitted = self.peer_warnings.borrow_mut().admit(owner, now_ms());
+        if let Some(suppressed) = admitted {
+            log::warn!("{}", WarnLimit::line(suppressed, line()));
+        }
+    }
+
     pub async fn send_batch(
         &self,
         addr: &str,
@@ -278,11 +287,11 @@ impl ControlCtx {
         let parsed = match self.peers.data_call(addr, &Batch::new(reason, items)).await {
             Ok(resp) => Some(resp),
             Err(PeerError::Transport(e)) => {
-                log::warn!("batch to {owner} ({addr}) failed: {e}");
+                self.warn_peer(owner, || format!("batch to {owner} ({addr}) failed: {e}"));
                 None
             }
             Err(e) => {
-                log::warn!("batch to {owner} ({addr}) {e}");
+                self.warn_peer(owner, || format!("batch to {owner} ({addr}) {e}"));
                 None
             }
         };

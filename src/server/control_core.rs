@@ -80,6 +80,7 @@ pub(super) async fn control_core(
         mgmt_rejected: Cell::new(0),
         dist_rejected: Cell::new(0),
         requests: Default::default(),
+        peer_warnings: Default::default(),
         node: node.clone(),
     });
     for seed in &cfg.seeds {
