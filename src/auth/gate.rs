@@ -145,7 +145,11 @@ impl Gate {
     /// every other request returns at once without resolving twice.
     pub async fn settle(&self, authz: Option<&[u8]>, count: u8, conn: ConnFacts<'_>) {
         let Some(v) = authz else { return };
-        let bearer = self.oidc.is_some() && v.starts_with(b"Bearer ");
+        // With OIDC on, only a bearer value shaped like a compact JWS (two dots) can need
+        // verifying; a static token is resolved by `identify` alone, not compared twice.
+        let bearer = self.oidc.is_some()
+            && v.starts_with(b"Bearer ")
+            && v.iter().filter(|&&b| b == b'.').count() == 2;
         if !bearer && !v.starts_with(b"Basic ") {
             return;
         }

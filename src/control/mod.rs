@@ -17,7 +17,6 @@ pub mod reconcile;
 pub mod replay;
 pub mod replicate;
 pub mod resolve;
-pub mod warn_limit;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -64,8 +63,8 @@ pub struct ControlCtx {
     pub dist_conns: Cell<u64>,
     pub mgmt_rejected: Cell<u64>,
     pub dist_rejected: Cell<u64>,
-    /// Failed peer writes are logged at most once per peer and second (`warn_limit.rs`).
-    pub peer_warnings: RefCell<warn_limit::WarnLimit>,
+    /// Failed peer writes are logged at most once per peer and second (`runtime/warn_limit.rs`).
+    pub peer_warnings: RefCell<crate::runtime::warn_limit::WarnLimit>,
     /// Responses of the management and dist listeners by (listener, route, status).
     pub requests: RefCell<std::collections::BTreeMap<(&'static str, &'static str, u16), u64>>,
 }

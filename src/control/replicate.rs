@@ -18,7 +18,6 @@ use std::time::Instant;
 use glommio::channels::local_channel;
 
 use super::quorum::{after_round, After, Counted, Quorum, Verdict};
-use super::warn_limit::WarnLimit;
 use super::ControlCtx;
 use crate::dist::client::REQUEST_TIMEOUT;
 use crate::dist::protocol::{Batch, DelOne, PeerError, SetOne};
@@ -26,6 +25,7 @@ use crate::dist::wire::{self, AckResp};
 use crate::metrics::dist::idx;
 use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
+use crate::runtime::warn_limit::WarnLimit;
 
 /// Bodies are split below the dist listener's 17 MiB cap.
 const BATCH_BODY_BUDGET: usize = 12 << 20;

@@ -167,9 +167,9 @@ impl PeerClient {
                 .get(addr)
                 .cloned()
                 .unwrap_or_else(|| "(unknown id)".to_string());
-            if slot.may_warn(&format!("peer {id}")) {
-                log::warn!("tls handshake with peer {id} at {addr} failed: {reason}");
-            }
+            slot.warn_limited(&format!("peer {id}"), || {
+                format!("tls handshake with peer {id} at {addr} failed: {reason}")
+            });
             ClientError::Tls(reason)
         };
         let host = host_of(addr);

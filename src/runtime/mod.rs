@@ -10,3 +10,4 @@ pub mod preflight;
 pub mod rendezvous;
 pub mod sockets;
 pub mod stop;
+pub mod warn_limit;

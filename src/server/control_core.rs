@@ -80,7 +80,9 @@ pub(super) async fn control_core(
         mgmt_rejected: Cell::new(0),
         dist_rejected: Cell::new(0),
         requests: Default::default(),
-        peer_warnings: Default::default(),
+        peer_warnings: RefCell::new(crate::runtime::warn_limit::WarnLimit::new(
+            Duration::from_secs(1),
+        )),
         node: node.clone(),
     });
     for seed in &cfg.seeds {

@@ -114,12 +114,15 @@ pub async fn accept(acceptor: &Acceptor, mut tcp: TcpStream) -> Option<Accepted>
     }
     // The whole first record (the ClientHello, or its first fragment).
     let mut first = head[..n].to_vec();
-    while first.len() < 5 || first.len() < 5 + record_len(&first) {
+    loop {
         let want = if first.len() < 5 {
             5
         } else {
             5 + record_len(&first)
         };
+        if first.len() >= want {
+            break;
+        }
         let at = first.len();
         first.resize(want, 0);
         match tcp.read(&mut first[at..]).await {

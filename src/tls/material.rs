@@ -12,7 +12,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::sign::CertifiedKey;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
@@ -79,24 +79,23 @@ pub fn load(listener: Listener, paths: &Paths) -> Result<Material, LoadError> {
     };
     let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|_| no_key())?;
     let provider = provider();
-    let signing = provider
-        .key_provider
-        .load_private_key(key.clone_key())
-        .map_err(|_| no_key())?;
-    let certified = CertifiedKey::new(chain.clone(), signing);
-    if let Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) =
-        certified.keys_match()
-    {
-        let reason = format!(
-            "does not match the certificate in {cert_var}={:?}",
-            paths.cert
-        );
-        return Err(LoadError {
-            startup: format!("{key_var}={:?} {reason}", paths.key),
-            file: paths.key.clone(),
-            reason,
-        });
-    }
+    // Parsed and checked against the leaf once; the server and the peer client share it.
+    let certified = match CertifiedKey::from_der(chain.clone(), key, &provider) {
+        Ok(c) => Arc::new(SingleCertAndKey::from(c)),
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            let reason = format!(
+                "does not match the certificate in {cert_var}={:?}",
+                paths.cert
+            );
+            return Err(LoadError {
+                startup: format!("{key_var}={:?} {reason}", paths.key),
+                file: paths.key.clone(),
+                reason,
+            });
+        }
+        // An unsupported key type (DSA, RSA below 2048 bits, P-521) or a malformed one.
+        Err(_) => return Err(no_key()),
+    };
     let leaf = Leaf::of(&chain[0]);
     if listener == Listener::Dist && !leaf.both_roles {
         return Err(invalid(
@@ -122,9 +121,7 @@ pub fn load(listener: Listener, paths: &Paths) -> Result<Material, LoadError> {
         }
         None => builder.with_no_client_auth(),
     };
-    let mut server = builder
-        .with_single_cert(chain.clone(), key.clone_key())
-        .map_err(|e| invalid(&cert_var, &paths.cert, &e.to_string()))?;
+    let mut server = builder.with_cert_resolver(certified.clone());
     server.alpn_protocols = vec![ALPN.to_vec()];
     let client = match (listener, roots) {
         (Listener::Dist, Some(r)) => {
@@ -138,8 +135,7 @@ pub fn load(listener: Listener, paths: &Paths) -> Result<Material, LoadError> {
                 .with_protocol_versions(VERSIONS)
                 .expect("ring supports TLS 1.2 and 1.3")
                 .with_webpki_verifier(verifier)
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| invalid(&cert_var, &paths.cert, &e.to_string()))?;
+                .with_client_cert_resolver(certified);
             c.alpn_protocols = vec![ALPN.to_vec()];
             Some(Arc::new(c))
         }

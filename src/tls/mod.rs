@@ -17,12 +17,12 @@ pub mod material;
 pub mod stream;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::runtime::warn_limit::WarnLimit;
 use material::{LoadError, Material, Paths};
 
 /// The three listeners, with the names used in logs, metric labels and variables.
@@ -79,8 +79,8 @@ pub struct Slot {
     pub expiry: AtomicI64,
     /// `hypercache_peer_tls_handshake_failures_total` (dist only).
     pub peer_failures: AtomicU64,
-    /// When a failed handshake from each remote IP (or with each peer) was last logged.
-    warned: Mutex<HashMap<String, Instant>>,
+    /// Failed-handshake warnings, at most one per remote IP (or peer) and 30 s.
+    warned: Mutex<WarnLimit>,
 }
 
 impl Slot {
@@ -96,7 +96,7 @@ impl Slot {
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
             peer_failures: AtomicU64::new(0),
-            warned: Mutex::new(HashMap::new()),
+            warned: Mutex::new(WarnLimit::new(WARN_EVERY)),
         })
     }
 
@@ -157,19 +157,17 @@ impl Slot {
         })
     }
 
-    /// True when a warning about `who` may be logged now (at most every 30 s each).
-    pub fn may_warn(&self, who: &str) -> bool {
-        let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if w.len() > 4096 {
-            w.retain(|_, t| now.duration_since(*t) < WARN_EVERY);
-        }
-        match w.get(who) {
-            Some(t) if now.duration_since(*t) < WARN_EVERY => false,
-            _ => {
-                w.insert(who.to_string(), now);
-                true
-            }
+    /// The warning about `who` to log now, if its 30 s are over: `line` with the count of
+    /// the ones left out since.
+    pub fn warn_limited(&self, who: &str, line: impl FnOnce() -> String) {
+        let now = crate::node::now_ms();
+        let admitted = self
+            .warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .admit(who, now);
+        if let Some(suppressed) = admitted {
+            log::warn!("{}", WarnLimit::line(suppressed, line()));
         }
     }
 
@@ -177,13 +175,13 @@ impl Slot {
     pub fn incoming_failed(&self, remote: Option<std::net::SocketAddr>, reason: &str) {
         self.handshake_failures.fetch_add(1, Ordering::Relaxed);
         let ip = remote.map_or_else(|| "?".to_string(), |r| r.ip().to_string());
-        if self.may_warn(&ip) {
+        self.warn_limited(&ip, || {
             let at = remote.map_or_else(|| "?".to_string(), |r| r.to_string());
-            log::warn!(
+            format!(
                 "tls handshake failed listener={} remote={at}: {reason}",
                 self.listener.label()
-            );
-        }
+            )
+        });
     }
 }
 

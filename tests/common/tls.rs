@@ -232,31 +232,8 @@ pub fn request(
 /// The serial of the certificate the server presented, big-endian bytes without padding.
 pub fn presented_serial(s: &TlsConn) -> Vec<u8> {
     let der = &s.conn.peer_certificates().unwrap()[0];
-    serial_of(der)
-}
-
-/// Finds the serial in a DER certificate: TBSCertificate's first INTEGER after the version.
-fn serial_of(der: &[u8]) -> Vec<u8> {
-    // Certificate SEQ → TBS SEQ → [0] version → INTEGER serial.
-    let mut i = 0;
-    let skip_head = |i: &mut usize| {
-        *i += 1;
-        let l = der[*i];
-        *i += 1;
-        if l & 0x80 != 0 {
-            *i += (l & 0x7f) as usize;
-        }
-    };
-    skip_head(&mut i); // Certificate
-    skip_head(&mut i); // TBSCertificate
-    if der[i] == 0xa0 {
-        i += 2 + der[i + 1] as usize; // [0] EXPLICIT version
-    }
-    assert_eq!(der[i], 0x02, "serial INTEGER");
-    let len = der[i + 1] as usize;
-    let v = &der[i + 2..i + 2 + len];
-    let first = v.iter().position(|&b| b != 0).unwrap_or(v.len() - 1);
-    v[first..].to_vec()
+    let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+    cert.tbs_certificate.serial.to_bytes_be()
 }
 
 /// The common TLS environment of one listener prefix (`API`, `MGMT`, `DIST`).

@@ -1,29 +1,34 @@
-//! At most one warning per peer and second for failed peer writes (pure: `now` in).
+//! At most one warning per subject and period (pure: `now` in).
 //!
-//! With an owner down, every replicated write used to log its own
-//! `write to <owner> (<addr>) failed: …` line: hundreds of lines a second at a
-//! modest write rate, burying everything else in the log. The first failure
-//! per peer and second is still logged at once (the runbook and operators grep
-//! for it); the ones after it in that second are counted and reported on the
-//! next line that is logged (`; <n> more since the last line`).
+//! Used for failed peer writes (1 s per peer: with an owner down, every
+//! replicated write used to log its own `write to <owner> (<addr>) failed: …`
+//! line) and for TLS handshake failures (30 s per remote IP or peer,
+//! security.md §3). The first event per subject and period is logged at once
+//! (the runbook and operators grep for it); the ones after it are counted and
+//! reported on the next line that is logged (`; <n> more since the last line`).
 
 use std::collections::HashMap;
 
-/// The quiet period after a logged line, per peer.
-const EVERY_MS: u64 = 1000;
-
-#[derive(Default)]
 pub struct WarnLimit {
-    /// Peer → (when its last line was logged, failures suppressed since).
+    /// The quiet period after a logged line, per subject.
+    every_ms: u64,
+    /// Subject → (when its last line was logged, events suppressed since).
     last: HashMap<String, (u64, u64)>,
 }
 
 impl WarnLimit {
+    pub fn new(every: std::time::Duration) -> WarnLimit {
+        WarnLimit {
+            every_ms: every.as_millis() as u64,
+            last: HashMap::new(),
+        }
+    }
+
     /// Some(n) when a line about `peer` may be logged now, `n` being how many were
     /// suppressed since the previous one; None when this one is to be suppressed.
     pub fn admit(&mut self, peer: &str, now_ms: u64) -> Option<u64> {
         match self.last.get_mut(peer) {
-            Some((at, suppressed)) if now_ms.saturating_sub(*at) < EVERY_MS => {
+            Some((at, suppressed)) if now_ms.saturating_sub(*at) < self.every_ms => {
                 *suppressed += 1;
                 None
             }
@@ -59,7 +64,7 @@ mod tests {
 
     #[test]
     fn one_line_per_peer_and_second_with_the_count_of_the_rest() {
-        let mut w = WarnLimit::default();
+        let mut w = WarnLimit::new(std::time::Duration::from_secs(1));
         assert_eq!(w.admit("node-3", 10_000), Some(0));
         for t in 10_001..10_300 {
             assert_eq!(w.admit("node-3", t), None);
