@@ -38,7 +38,7 @@ impl Shard {
         match local {
             Local::Absent if crowded => return ApplyResult::Ignored,
             Local::Absent => {}
-            Local::Item(_) | Local::Tombstone(_) => {
+            Local::Item(..) | Local::Tombstone(_) => {
                 let (version, origin) = self.local_stamp(local);
                 match lww_cmp(stamp, (version, origin)) {
                     Ordering::Greater => {}
@@ -67,9 +67,7 @@ impl Shard {
                 if expires_at_ms != 0 && now_ms >= expires_at_ms {
                     // Newer than what we hold, but dead on arrival: it wins and expires at once.
                     match local {
-                        Local::Item(idx) => {
-                            self.remove_item(idx);
-                        }
+                        Local::Item(slot, addr, hdr) => self.remove_item(slot, addr, &hdr),
                         Local::Tombstone(pos) => self.tombstones.remove(pos),
                         Local::Absent => {}
                     }
@@ -77,9 +75,15 @@ impl Shard {
                 }
                 let origin = self.intern(origin);
                 match local {
-                    Local::Item(idx) => {
-                        self.overwrite(idx, value, version, origin, expires_at_ms, now_ms)
-                    }
+                    Local::Item(slot, addr, hdr) => self.overwrite(
+                        (slot, addr, hdr),
+                        hash,
+                        value,
+                        version,
+                        origin,
+                        expires_at_ms,
+                        now_ms,
+                    ),
                     Local::Tombstone(pos) => {
                         self.tombstones.remove(pos);
                         self.insert(hash, key, value, version, origin, expires_at_ms, now_ms);
@@ -95,8 +99,8 @@ impl Shard {
                 deleted_at_ms,
             } => {
                 let keep = now_ms.saturating_sub(deleted_at_ms) < self.tombstone_ttl_ms;
-                if let Local::Item(idx) = local {
-                    self.remove_item(idx);
+                if let Local::Item(slot, addr, hdr) = local {
+                    self.remove_item(slot, addr, &hdr);
                 }
                 match (local, keep) {
                     (Local::Tombstone(pos), true) => {
@@ -119,7 +123,7 @@ impl Shard {
 
     /// At or above 90 % of the item limit or of the byte limit (cluster.md §5).
     fn crowded(&self) -> bool {
-        let items = self.slab.live() as u128 * 10 >= u128::from(self.limits.max_items) * 9;
+        let items = self.items as u128 * 10 >= u128::from(self.limits.max_items) * 9;
         let bytes = self
             .limits
             .max_bytes

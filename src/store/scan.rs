@@ -4,13 +4,18 @@
 //! longer than one step, and a paged scan resumes in O(1) rather than skipping from the start.
 //!
 //! What a scan that yields between steps guarantees, given that writes run between steps: every
-//! item or tombstone present for the whole scan is visited exactly once (tombstones at least
-//! once); one inserted or removed meanwhile may or may not be.
-//! * Items live in slab slots that never move while they live, so a slot cursor is exact.
+//! item or tombstone present for the whole scan is visited at least once; one inserted or removed
+//! meanwhile may or may not be.
+//! * Items are visited in log order, oldest segment first, and a position is the segment's
+//!   sequence number and an offset, so segments released between steps are simply skipped. The
+//!   eviction hand and log cleaning move items only to the head, i.e. ahead of the scan: a moved
+//!   item may be visited twice, never missed.
 //! * Tombstones are a dense `Vec` with `swap_remove`, so the walk goes downward: a removal moves
 //!   the last tombstone (already visited) into the hole, and an insertion appends behind the walk.
 //!   A moved tombstone may be visited twice, never missed.
 
+use super::item;
+use super::log::Log;
 use super::shard::Shard;
 use super::types::Item;
 
@@ -22,9 +27,9 @@ pub enum Resume {
 }
 
 impl Shard {
-    /// Visits the live, unexpired items in slab slots `from..from + budget`, in slot order:
-    /// `f(hash, key, item)` returns false to stop before that item, which is then where the scan
-    /// resumes. No side effects on the shard.
+    /// Visits the live, unexpired items at log positions from `from` (0 = the start), at most
+    /// `budget` positions (dead ones included): `f(hash, key, item)` returns false to stop before
+    /// that item, which is then where the scan resumes. No side effects on the shard.
     pub fn scan_items_step(
         &self,
         from: usize,
@@ -32,20 +37,24 @@ impl Shard {
         now_ms: u64,
         mut f: impl FnMut(u64, &[u8], Item<'_>) -> bool,
     ) -> Resume {
-        let end = from.saturating_add(budget).min(self.slab.slots());
-        for idx in from..end {
-            let e = self.slab.get(idx as u32);
-            if e.is_vacant() || e.is_expired(now_ms) {
+        let mut pos = from as u64;
+        for _ in 0..budget {
+            let Some((addr, at)) = self.log.seek(pos) else {
+                return Resume::Done;
+            };
+            let hdr = item::decode(self.log.data(addr));
+            pos = Log::after(at, hdr.total());
+            if !hdr.live() || hdr.is_expired(now_ms) {
                 continue;
             }
-            if !f(e.hash, e.key(), self.item(idx as u32)) {
-                return Resume::At(idx);
+            let key = &self.log.data(addr)[hdr.key_at..hdr.value_at()];
+            if !f((self.hasher)(key), key, self.item(addr, &hdr)) {
+                return Resume::At(at as usize);
             }
         }
-        if end >= self.slab.slots() {
-            Resume::Done
-        } else {
-            Resume::At(end)
+        match self.log.seek(pos) {
+            None => Resume::Done,
+            Some(_) => Resume::At(pos as usize),
         }
     }
 

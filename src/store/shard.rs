@@ -1,22 +1,34 @@
 //! One data core's shard: the struct, reads, and the primitives that keep its invariants.
-//! The LWW write path is in `apply.rs`, limits and expiry in `expiry.rs` (more `impl Shard`).
+//! The LWW write path is in `apply.rs`, eviction and log cleaning in `policy.rs`, expiry in
+//! `expiry.rs` (more `impl Shard`).
 //!
 //! Invariants (checked by `check_invariants` in the tests):
 //! * a key has at most one of {item, tombstone};
-//! * `index` holds exactly the live slab slots, each under `table_hash(entry.hash)`;
-//! * the recency list holds exactly the live slots, except one slot unlinked for the duration of an
-//!   overwrite (so the entry being written is never the victim);
-//! * `bytes` is the sum of accounted sizes, `with_deadline` the number of items with a deadline;
+//! * `index` holds exactly the live items of the log, each under the hash of its key;
+//! * `items`, `bytes` and `with_deadline` count exactly those items (accounted sizes for `bytes`);
 //! * after any insert, both limits hold unless the written entry alone exceeds them.
 
-use hashbrown::HashTable;
-
-use super::entry::{accounted_size, table_hash, Entry};
+use super::index::{Index, Slot};
+use super::item::{self, Hdr, REF};
+use super::log::{self, Addr, Log};
 use super::origin::Origins;
 use super::policy::Policy;
-use super::slab::Slab;
 use super::tombstone::Tombstones;
-use super::types::{Item, Lookup, ShardLimits, ShardStats, TombstoneInfo};
+use super::types::{accounted_size, Item, Lookup, ShardLimits, ShardStats, TombstoneInfo};
+
+/// The key hash the shard's callers use: XXH64 with seed 0 (`dist::hash`, cluster.md §3). The
+/// shard re-hashes keys with it when its index grows and for scans, which is what lets the index
+/// keep 8 bytes per item instead of a stored hash.
+pub fn key_hash(key: &[u8]) -> u64 {
+    xxhash_rust::xxh64::xxh64(key, 0)
+}
+
+/// Where the active-expiry sweep is: a log position, or a tombstone position.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Sweep {
+    Log(u64),
+    Tombstones(usize),
+}
 
 /// One data core's share of the keyspace: items under limits and a policy, tombstones, counters.
 /// Single-threaded by design; every time-dependent method takes `now_ms` (Unix ms).
@@ -24,17 +36,19 @@ pub struct Shard {
     pub(super) limits: ShardLimits,
     pub(super) policy: Policy,
     pub(super) tombstone_ttl_ms: u64,
-    /// Key -> slab index. Holds only `u32`s: the key bytes live once, in the entry.
-    pub(super) index: HashTable<u32>,
-    pub(super) slab: Slab,
+    /// Must agree with the `hash` every caller passes (see [`key_hash`]).
+    pub(super) hasher: fn(&[u8]) -> u64,
+    pub(super) index: Index,
+    pub(super) log: Log,
     pub(super) tombstones: Tombstones,
     pub(super) origins: Origins,
-    /// Accounted bytes of all items (live and expired-not-yet-purged).
+    /// Items held (live plus expired-not-yet-purged).
+    pub(super) items: usize,
+    /// Accounted bytes of all items.
     pub(super) bytes: u64,
     /// Items with a deadline; lets a TTL-free cache skip every expiry scan.
     pub(super) with_deadline: u64,
-    /// Position of the active-expiry sweep in the ring "slab slots, then tombstones".
-    pub(super) cursor: usize,
+    pub(super) sweep: Sweep,
     pub(super) evictions: u64,
     pub(super) expirations: u64,
     pub(super) tombstones_purged: u64,
@@ -45,24 +59,45 @@ pub struct Shard {
 /// What a key resolves to after lazy removal of an expired item or a too-old tombstone.
 #[derive(Clone, Copy)]
 pub(super) enum Local {
-    Item(u32),
+    Item(Slot, Addr, Hdr),
     Tombstone(usize),
     Absent,
 }
 
+/// The key of the item at `addr`.
+#[inline]
+pub(super) fn key_at(log: &Log, addr: Addr) -> &[u8] {
+    let data = log.data(addr);
+    let h = item::decode(data);
+    &data[h.key_at..h.value_at()]
+}
+
 impl Shard {
     pub fn new(limits: ShardLimits, policy: Policy, tombstone_ttl_ms: u64) -> Shard {
+        Shard::with_hasher(limits, policy, tombstone_ttl_ms, key_hash)
+    }
+
+    /// A shard whose callers hash keys with `hasher` instead of [`key_hash`] (tests that force
+    /// collisions).
+    pub fn with_hasher(
+        limits: ShardLimits,
+        policy: Policy,
+        tombstone_ttl_ms: u64,
+        hasher: fn(&[u8]) -> u64,
+    ) -> Shard {
         Shard {
             limits,
             policy,
             tombstone_ttl_ms,
-            index: HashTable::new(),
-            slab: Slab::new(limits.max_items),
+            hasher,
+            index: Index::new(),
+            log: Log::new(log::seg_size_for(limits.max_bytes)),
             tombstones: Tombstones::new(),
             origins: Origins::new(),
+            items: 0,
             bytes: 0,
             with_deadline: 0,
-            cursor: 0,
+            sweep: Sweep::Log(0),
             evictions: 0,
             expirations: 0,
             tombstones_purged: 0,
@@ -74,23 +109,23 @@ impl Shard {
     /// Live item or `None`. Lazily removes an expired item (`expirations += 1`) and records the hit
     /// with the policy.
     pub fn get(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<Item<'_>> {
-        let idx = self.find_item(hash, key)?;
-        if self.slab.get(idx).is_expired(now_ms) {
-            self.remove_item(idx);
+        let (slot, addr, hdr) = self.find_item(hash, key)?;
+        if hdr.is_expired(now_ms) {
+            self.remove_item(slot, addr, &hdr);
             self.expirations += 1;
             return None;
         }
-        self.policy.on_hit(&mut self.slab, idx);
-        Some(self.item(idx))
+        self.on_hit(addr, &hdr);
+        Some(self.item(addr, &hdr))
     }
 
     /// Like [`Self::get`], but also reports a tombstone (dist protocol). Expired items and
     /// tombstones past the TTL are removed and reported `Absent`.
     pub fn lookup(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Lookup<'_> {
         match self.resolve(hash, key, now_ms) {
-            Local::Item(idx) => {
-                self.policy.on_hit(&mut self.slab, idx);
-                Lookup::Item(self.item(idx))
+            Local::Item(_, addr, hdr) => {
+                self.on_hit(addr, &hdr);
+                Lookup::Item(self.item(addr, &hdr))
             }
             Local::Tombstone(pos) => Lookup::Tombstone(self.tombstone_info(pos)),
             Local::Absent => Lookup::Absent,
@@ -100,12 +135,12 @@ impl Shard {
     /// Like [`Self::lookup`] without side effects: no recency update, no lazy removal. For scans
     /// that must not disturb the eviction order (anti-entropy, debugging).
     pub fn peek(&self, hash: u64, key: &[u8], now_ms: u64) -> Lookup<'_> {
-        if let Some(idx) = self.find_item(hash, key) {
+        if let Some((_, addr, hdr)) = self.find_item(hash, key) {
             // A key never has both an item and a tombstone, so an expired item means absent.
-            if self.slab.get(idx).is_expired(now_ms) {
+            if hdr.is_expired(now_ms) {
                 return Lookup::Absent;
             }
-            return Lookup::Item(self.item(idx));
+            return Lookup::Item(self.item(addr, &hdr));
         }
         match self.tombstones.find(hash, key) {
             Some(pos)
@@ -122,16 +157,17 @@ impl Shard {
 
     /// `POST /clear`: removes every item (tombstones are kept); returns the count removed.
     pub fn clear(&mut self) -> u64 {
-        let removed = self.slab.live() as u64;
-        self.slab.clear();
-        self.index = HashTable::new();
+        let removed = self.items as u64;
+        self.log.clear();
+        self.index.clear();
+        self.items = 0;
         self.bytes = 0;
         self.with_deadline = 0;
-        self.cursor = 0;
+        self.sweep = Sweep::Log(0);
         removed
     }
 
-    /// Visits live items in slot order: `f(hash, key, item)`. No side effects. One unbounded
+    /// Visits live items in log order: `f(hash, key, item)`. No side effects. One unbounded
     /// [`Self::scan_items_step`]; the runtime scans in bounded steps instead (`node::scan`).
     pub fn for_each_live(&self, now_ms: u64, mut f: impl FnMut(u64, &[u8], Item<'_>)) {
         self.scan_items_step(0, usize::MAX, now_ms, |h, k, i| {
@@ -151,28 +187,21 @@ impl Shard {
         origin: &str,
         now_ms: u64,
     ) -> bool {
-        match self.resolve(hash, key, now_ms) {
-            Local::Item(idx) => {
-                if self.local_stamp(Local::Item(idx)) != (version, origin) {
-                    return false;
-                }
-                self.remove_item(idx);
-                true
-            }
-            Local::Tombstone(pos) => {
-                if self.local_stamp(Local::Tombstone(pos)) != (version, origin) {
-                    return false;
-                }
-                self.tombstones.remove(pos);
-                true
-            }
-            Local::Absent => false,
+        let local = self.resolve(hash, key, now_ms);
+        if matches!(local, Local::Absent) || self.local_stamp(local) != (version, origin) {
+            return false;
         }
+        match local {
+            Local::Item(slot, addr, hdr) => self.remove_item(slot, addr, &hdr),
+            Local::Tombstone(pos) => self.tombstones.remove(pos),
+            Local::Absent => unreachable!("checked above"),
+        }
+        true
     }
 
     pub fn stats(&self) -> ShardStats {
         ShardStats {
-            items: self.slab.live() as u64,
+            items: self.items as u64,
             bytes: self.bytes,
             tombstones: self.tombstones.len() as u64,
             evictions: self.evictions,
@@ -183,13 +212,18 @@ impl Shard {
         }
     }
 
+    /// The configured policy name's policy (both select CLOCK over the log, `policy.rs`).
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
     /// Items held, live plus expired-not-yet-purged.
     pub fn len(&self) -> usize {
-        self.slab.live()
+        self.items
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slab.live() == 0
+        self.items == 0
     }
 
     /// Accounted bytes of the items held.
@@ -197,21 +231,36 @@ impl Shard {
         self.bytes
     }
 
+    /// Memory the log and the index hold (segments' and buckets' capacity).
+    pub fn memory_bytes(&self) -> u64 {
+        (self.log.bytes() + self.index.bytes()) as u64
+    }
+
     // ---- internals -------------------------------------------------------------------------
 
-    pub(super) fn find_item(&self, hash: u64, key: &[u8]) -> Option<u32> {
-        let slab = &self.slab;
-        self.index
-            .find(table_hash(hash), |&i| slab.get(i).key() == key)
-            .copied()
+    /// The item held for `key`: its index slot, log address and decoded header.
+    #[inline]
+    pub(super) fn find_item(&self, hash: u64, key: &[u8]) -> Option<(Slot, Addr, Hdr)> {
+        let log = &self.log;
+        let mut found = None;
+        let (slot, addr) = self.index.find(hash, |a| {
+            let data = log.data(a);
+            let h = item::decode(data);
+            let hit = &data[h.key_at..h.value_at()] == key;
+            if hit {
+                found = Some(h);
+            }
+            hit
+        })?;
+        Some((slot, addr, found.expect("decoded on the hit")))
     }
 
     pub(super) fn resolve(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Local {
-        if let Some(idx) = self.find_item(hash, key) {
-            if !self.slab.get(idx).is_expired(now_ms) {
-                return Local::Item(idx);
+        if let Some((slot, addr, hdr)) = self.find_item(hash, key) {
+            if !hdr.is_expired(now_ms) {
+                return Local::Item(slot, addr, hdr);
             }
-            self.remove_item(idx);
+            self.remove_item(slot, addr, &hdr);
             self.expirations += 1;
             return Local::Absent; // no tombstone can coexist with an item
         }
@@ -233,10 +282,7 @@ impl Shard {
 
     pub(super) fn local_stamp(&self, local: Local) -> (u64, &str) {
         match local {
-            Local::Item(idx) => {
-                let e = self.slab.get(idx);
-                (e.version, self.origins.name(e.origin()))
-            }
+            Local::Item(_, _, hdr) => (hdr.version, self.origins.name(hdr.origin)),
             Local::Tombstone(pos) => {
                 let t = self.tombstones.get(pos);
                 (t.version, self.origins.name(t.origin))
@@ -245,13 +291,23 @@ impl Shard {
         }
     }
 
-    pub(super) fn item(&self, idx: u32) -> Item<'_> {
-        let e = self.slab.get(idx);
+    #[inline]
+    pub(super) fn item(&self, addr: Addr, hdr: &Hdr) -> Item<'_> {
+        let data = self.log.data(addr);
         Item {
-            value: e.value(),
-            version: e.version,
-            origin: self.origins.name(e.origin()),
-            expires_at_ms: e.expires_at_ms(),
+            value: &data[hdr.value_at()..hdr.total()],
+            version: hdr.version,
+            origin: self.origins.name(hdr.origin),
+            expires_at_ms: hdr.deadline,
+        }
+    }
+
+    /// Records a hit: the CLOCK reference bit (written only when it changes, so a hot item's
+    /// cache line stays clean).
+    #[inline]
+    fn on_hit(&mut self, addr: Addr, hdr: &Hdr) {
+        if hdr.flags & REF == 0 {
+            self.log.data_mut(addr)[0] |= REF;
         }
     }
 
@@ -277,46 +333,63 @@ impl Shard {
     ) {
         let size = accounted_size(key.len(), value.len());
         self.make_room(now_ms, 1, size);
-        let entry = Entry::new(hash, key, value, version, origin, expires_at_ms);
-        self.with_deadline += u64::from(entry.has_deadline());
-        let idx = self.slab.insert(entry);
-        let slab = &self.slab;
-        self.index
-            .insert_unique(table_hash(hash), idx, |&i| table_hash(slab.get(i).hash));
+        let len = item::item_len(key.len(), value.len(), expires_at_ms != 0, origin);
+        self.make_log_room(now_ms, len);
+        let (addr, out) = self.log.append(len);
+        item::encode(out, key, value, version, origin, expires_at_ms);
+        let (log, hasher) = (&self.log, self.hasher);
+        self.index.insert(hash, addr, |a| hasher(key_at(log, a)));
+        self.items += 1;
         self.bytes += size;
+        self.with_deadline += u64::from(expires_at_ms != 0);
     }
 
+    /// Replaces the live item found at `addr`. A value of the same length (and the same deadline
+    /// presence) is rewritten in place: no log growth, no index update, which is what a cache
+    /// that keeps refreshing the same keys mostly does. Otherwise the old copy dies and the new
+    /// one is appended; removing first means the entry being written is never the victim.
+    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
     pub(super) fn overwrite(
         &mut self,
-        idx: u32,
+        found: (Slot, Addr, Hdr),
+        hash: u64,
         value: &[u8],
         version: u64,
         origin: u16,
         expires_at_ms: u64,
         now_ms: u64,
     ) {
-        // Out of the list while room is made: the entry being written is never the victim.
-        self.slab.unlink(idx);
-        let e = self.slab.get_mut(idx);
-        let (old_size, had_deadline) = (e.size(), e.has_deadline());
-        e.rewrite(value, version, origin, expires_at_ms);
-        let (new_size, has_deadline) = (e.size(), e.has_deadline());
-        self.bytes = self.bytes - old_size + new_size;
-        self.with_deadline = self.with_deadline - u64::from(had_deadline) + u64::from(has_deadline);
-        self.make_room(now_ms, 0, 0);
-        self.slab.link_front(idx);
+        let (slot, addr, hdr) = found;
+        let deadline = expires_at_ms.min(item::MAX_EXPIRES_MS);
+        let same_shape = hdr.vlen == value.len()
+            && item::header_len(hdr.klen, hdr.vlen, deadline != 0, origin) == hdr.key_at;
+        if same_shape {
+            let data = self.log.data_mut(addr);
+            let at = item::encode_header(data, hdr.klen, hdr.vlen, version, origin, deadline);
+            debug_assert_eq!(at, hdr.key_at);
+            data[hdr.value_at()..hdr.total()].copy_from_slice(value);
+            return;
+        }
+        let key = key_at(&self.log, addr).to_vec();
+        self.remove_item(slot, addr, &hdr);
+        self.insert(hash, &key, value, version, origin, expires_at_ms, now_ms);
     }
 
-    pub(super) fn remove_item(&mut self, idx: u32) -> Entry {
-        let e = self.slab.remove(idx);
-        let slot = self.index.find_entry(table_hash(e.hash), |&i| i == idx);
-        debug_assert!(slot.is_ok(), "slab slot {idx} missing from the index");
-        if let Ok(slot) = slot {
-            slot.remove();
-        }
-        self.bytes -= e.size();
-        self.with_deadline -= u64::from(e.has_deadline());
-        e
+    pub(super) fn remove_item(&mut self, slot: Slot, addr: Addr, hdr: &Hdr) {
+        self.index.remove(slot);
+        self.log.kill(addr, hdr.total());
+        self.items -= 1;
+        self.bytes -= accounted_size(hdr.klen, hdr.vlen);
+        self.with_deadline -= u64::from(hdr.deadline != 0);
+    }
+
+    /// The index slot of the live item at `addr` (eviction and cleaning meet items by address).
+    pub(super) fn slot_of(&self, addr: Addr) -> Slot {
+        let hash = (self.hasher)(key_at(&self.log, addr));
+        self.index
+            .find(hash, |a| a == addr)
+            .expect("a live item is in the index")
+            .0
     }
 
     /// Interns `name`; when the id space is full, first drops names no entry uses any more.
@@ -325,16 +398,18 @@ impl Shard {
             return id;
         }
         let mut used = vec![false; self.origins.len()];
-        for (_, e) in self.slab.iter_live() {
-            used[usize::from(e.origin())] = true;
+        let addrs: Vec<Addr> = self.index.addrs().collect();
+        for &a in &addrs {
+            used[usize::from(item::decode(self.log.data(a)).origin)] = true;
         }
         for pos in 0..self.tombstones.len() {
             used[usize::from(self.tombstones.get(pos).origin)] = true;
         }
         let remap = self.origins.compact(&used);
-        for e in self.slab.iter_live_mut() {
-            let id = remap[usize::from(e.origin())];
-            e.set_origin(id);
+        for &a in &addrs {
+            let h = item::decode(self.log.data(a));
+            let id = remap[usize::from(h.origin)];
+            item::write_origin(self.log.data_mut(a), &h, id);
         }
         for id in self.tombstones.origins_mut() {
             *id = remap[usize::from(*id)];
@@ -348,22 +423,26 @@ impl Shard {
     /// Checks every structural invariant (tests only; O(n)).
     #[cfg(test)]
     pub(super) fn check_invariants(&self) {
-        let live: Vec<u32> = self.slab.iter_live().map(|(i, _)| i).collect();
-        assert_eq!(live.len(), self.slab.live());
-        assert_eq!(self.index.len(), live.len());
-        assert_eq!(self.slab.free_count() + live.len(), self.slab.slots());
-        let mut list = self.slab.list();
-        list.sort_unstable();
-        assert_eq!(list, live, "recency list != live slots");
-        let (mut bytes, mut deadlines) = (0, 0);
-        for &i in &live {
-            let e = self.slab.get(i);
-            assert_eq!(self.find_item(e.hash, e.key()), Some(i));
-            assert!(self.tombstones.find(e.hash, e.key()).is_none());
-            assert!(usize::from(e.origin()) < self.origins.len());
-            bytes += e.size();
-            deadlines += u64::from(e.has_deadline());
+        self.log.check();
+        let (mut live, mut bytes, mut deadlines) = (0usize, 0u64, 0u64);
+        let mut pos = 0;
+        while let Some((addr, p)) = self.log.seek(pos) {
+            let h = item::decode(self.log.data(addr));
+            pos = Log::after(p, h.total());
+            if !h.live() {
+                continue;
+            }
+            live += 1;
+            let key = key_at(&self.log, addr);
+            let found = self.find_item((self.hasher)(key), key).map(|f| f.1);
+            assert_eq!(found, Some(addr), "live item not indexed under its key");
+            assert!(self.tombstones.find((self.hasher)(key), key).is_none());
+            assert!(usize::from(h.origin) < self.origins.len());
+            bytes += accounted_size(h.klen, h.vlen);
+            deadlines += u64::from(h.deadline != 0);
         }
+        assert_eq!(live, self.items);
+        assert_eq!(self.index.len(), live);
         assert_eq!(bytes, self.bytes);
         assert_eq!(deadlines, self.with_deadline);
         self.tombstones.check();

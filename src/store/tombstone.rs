@@ -10,7 +10,7 @@
 
 use hashbrown::HashTable;
 
-use super::entry::table_hash;
+use super::index::mix as table_hash;
 
 pub(super) struct Tombstone {
     key: Box<[u8]>,

@@ -5,11 +5,19 @@ use std::cmp::Ordering;
 
 /// Accounted bytes per item beyond key and value (ops.md §3 leaves the figure to us).
 ///
-/// Chosen to match what an item really costs: a 48-byte slab slot, about 6-11 bytes of index per
-/// item (5-byte buckets at a load factor of 7/16..7/8), a key-length prefix byte and the
-/// allocator's header on the key+value allocation. Keeping the accounted figure honest makes
-/// `HYPERCACHE_MAX_MEMORY` a real bound on the process's cache memory.
-pub const ENTRY_OVERHEAD: u64 = 64;
+/// An item really costs its log header (11 bytes for a key under 31 bytes, a value under 128
+/// bytes, no deadline and one of the shard's first 255 origins; at most 28), one 8-byte index
+/// slot at a load between 0.72 and 0.9 (8.9-11.1 bytes), and a share of the free end of its
+/// segment. 32 covers the common cases with room to spare, so a shard that reaches its accounted
+/// byte limit holds less real memory than the limit, and the log's own budget (`policy.rs`) is
+/// what bounds memory when overwrites leave dead bytes.
+pub const ENTRY_OVERHEAD: u64 = 32;
+
+/// Accounted size of an item (ops.md §3).
+#[inline]
+pub(super) fn accounted_size(key_len: usize, value_len: usize) -> u64 {
+    key_len as u64 + value_len as u64 + ENTRY_OVERHEAD
+}
 
 /// Per-shard limits (ops.md §3: the node's limits split over the data cores).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -180,7 +180,11 @@ fn expired_victims_count_as_expirations() {
 
 #[test]
 fn colliding_hashes_stay_correct() {
-    let mut s = shard(1000, None, Policy::Lru);
+    let limits = ShardLimits {
+        max_items: 1000,
+        max_bytes: None,
+    };
+    let mut s = Shard::with_hasher(limits, Policy::Lru, TTL, |_| 42);
     for i in 0..300u32 {
         let key = i.to_string();
         s.apply(
@@ -199,4 +203,88 @@ fn colliding_hashes_stay_correct() {
             Some(key.as_bytes())
         );
     }
+}
+
+/// `HYPERCACHE_MAX_MEMORY` bounds real memory, not only the accounted bytes: overwrites with
+/// other sizes leave dead bytes in the log, and the log plus the index still stay within the
+/// shard's byte budget (plus the one segment the hand may open while it moves items).
+#[test]
+fn byte_budget_bounds_log_and_index_under_churn() {
+    const MAX: u64 = 4 << 20;
+    let mut s = shard(1_000_000, Some(MAX), Policy::Lru);
+    let mut rng = model::Rng::new(7);
+    let mut peak = 0;
+    for i in 0..200_000u64 {
+        let key = format!("key-{}", rng.below(20_000));
+        let value = vec![b'v'; 10 + rng.below(400) as usize];
+        if i % 7 == 0 {
+            let _ = value_of(&mut s, &key, T0);
+        }
+        s.apply(
+            h(key.as_bytes()),
+            key.as_bytes(),
+            item(&value, i + 1, "n1", 0),
+            T0,
+            false,
+        );
+        peak = peak.max(s.memory_bytes());
+        assert!(s.bytes() <= MAX);
+    }
+    s.check_invariants();
+    let seg = crate::store::log::seg_size_for(Some(MAX)) as u64;
+    assert!(peak <= MAX + seg, "peak {peak} over {MAX} + {seg}");
+    // The budget is used, not wasted: the live data fills most of it.
+    assert!(s.bytes() > MAX / 2, "{} accounted bytes", s.bytes());
+}
+
+/// Without a byte budget, dead bytes from overwrites are compacted away rather than piling up.
+#[test]
+fn dead_bytes_are_compacted_without_a_budget() {
+    let mut s = shard(100_000, None, Policy::Lru);
+    let mut rng = model::Rng::new(9);
+    for i in 0..300_000u64 {
+        let key = format!("key-{}", rng.below(10_000));
+        let value = vec![b'v'; 10 + rng.below(300) as usize];
+        s.apply(
+            h(key.as_bytes()),
+            key.as_bytes(),
+            item(&value, i + 1, "n1", 0),
+            T0,
+            false,
+        );
+    }
+    s.check_invariants();
+    assert_eq!(s.stats().evictions, 0);
+    // Live data is about 10 000 × 190 bytes; the log may hold a quarter more plus a few segments.
+    let live = s.bytes();
+    assert!(
+        s.memory_bytes() <= live * 4 / 3 + 6 * (1 << 20),
+        "{} bytes held for {live} live",
+        s.memory_bytes()
+    );
+}
+
+/// CLOCK keeps read items: after a full turn over a shard where every tenth key was read, the
+/// evicted items are all from the unread nine tenths.
+#[test]
+fn eviction_spares_items_read_since_the_hand_passed() {
+    const N: u64 = 1000;
+    let mut s = shard(N, None, Policy::Clock);
+    for i in 0..N {
+        put(&mut s, &format!("k{i}"), "v", 1);
+    }
+    for i in (0..N).step_by(10) {
+        assert!(value_of(&mut s, &format!("k{i}"), T0).is_some());
+    }
+    for i in 0..N / 2 {
+        put(&mut s, &format!("new{i}"), "v", 1);
+    }
+    assert_eq!(s.stats().evictions, N / 2);
+    for i in (0..N).step_by(10) {
+        assert!(
+            value_of(&mut s, &format!("k{i}"), T0).is_some(),
+            "k{i} was read"
+        );
+    }
+    s.check_invariants();
 }

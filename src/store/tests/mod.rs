@@ -11,11 +11,9 @@ pub(super) use super::*;
 pub(super) const TTL: u64 = 600_000; // tombstone TTL
 pub(super) const T0: u64 = 1_764_140_000_000;
 
-/// Stand-in for the server's XXH64 (FNV-1a): the store only needs a stable 64-bit hash.
+/// The hash the server passes (XXH64, seed 0): the shard re-hashes keys with it.
 pub(super) fn h(key: &[u8]) -> u64 {
-    key.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    key_hash(key)
 }
 
 pub(super) fn shard(max_items: u64, max_bytes: Option<u64>, policy: Policy) -> Shard {
