@@ -9,7 +9,7 @@
 #   scripts/bench/compare.sh --only-tls --no-memory --no-idle   # TLS rows only (GET over TLS 1.3 vs nginx)
 #
 # Peers: Debian packages redis-server (+ redis-tools: redis-benchmark, redis-cli), nginx-light,
-# wrk. The fixed-rate latency row uses benches/fixed_rate.rs (built here; no oha/wrk2 needed: on
+# memcached (memory row), wrk. The fixed-rate latency row uses benches/fixed_rate.rs (built here; no oha/wrk2 needed: on
 # this kind of machine oha's own p99 was ~1.3 ms at 20k req/s against nginx, see PERFORMANCE.md).
 # Set BENCH_NO_INSTALL=1 to only use what is on PATH.
 # Before measuring, it waits (up to 20 min) until the 1-minute load is below 0.7.
@@ -25,6 +25,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
 command -v nginx >/dev/null || need+=(nginx-light)
+command -v memcached >/dev/null || need+=(memcached)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
@@ -41,12 +42,19 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --quiet
-# The fixed-rate, coordinated-omission-corrected load generator (benches/fixed_rate.rs).
-FIXED_RATE_BIN="$(cargo bench --no-run --bench fixed_rate --message-format=json 2>/dev/null |
-  python3 -c 'import json, sys
+# Path of a benches/ binary, built without running it.
+bench_bin() {
+  cargo bench --no-run --bench "$1" --message-format=json 2>/dev/null |
+    python3 -c 'import json, sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "fixed_rate" and m.get("executable"):
-        print(m["executable"])')"
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == sys.argv[1] and m.get("executable"):
+        print(m["executable"])' "$1"
+}
+# The fixed-rate, coordinated-omission-corrected load generator (benches/fixed_rate.rs).
+FIXED_RATE_BIN="$(bench_bin fixed_rate)"
 export FIXED_RATE_BIN
+# The hit-ratio bench (benches/hit_ratio.rs): ours against an exact LRU of the same budget.
+HIT_RATIO_BIN="$(bench_bin hit_ratio)"
+export HIT_RATIO_BIN
 exec python3 scripts/bench/compare.py "$@"

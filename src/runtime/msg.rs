@@ -252,7 +252,7 @@ pub enum Op {
         peer: String,
     },
     /// `/internal/keys`: live item keys this node owns under `ring` that match
-    /// `pattern`, from slab slot `from` on, at most `limit`.
+    /// `pattern`, from log position `from` on, at most `limit`.
     Keys {
         ring: Arc<Ring>,
         pattern: crate::dist::glob::Pattern,

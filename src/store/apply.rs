@@ -113,6 +113,8 @@ impl Shard {
                         let origin = self.intern(origin);
                         self.tombstones
                             .insert(hash, key, version, origin, deleted_at_ms);
+                        // The tombstone's memory comes out of the log's budget.
+                        self.make_log_room(now_ms, 0);
                     }
                     (_, false) => {}
                 }

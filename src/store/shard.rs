@@ -231,9 +231,9 @@ impl Shard {
         self.bytes
     }
 
-    /// Memory the log and the index hold (segments' and buckets' capacity).
+    /// Memory the log, the index and the tombstones hold (from capacities).
     pub fn memory_bytes(&self) -> u64 {
-        (self.log.bytes() + self.index.bytes()) as u64
+        (self.log.bytes() + self.index.bytes() + self.tombstones.bytes()) as u64
     }
 
     // ---- internals -------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 //! Tombstones: `{key, version, origin, deleted_at}` kept for the tombstone TTL (cluster.md §5).
 //!
 //! They live apart from items because they follow different rules: they never count toward the
-//! item or byte limits, are never evicted, and leave only by age. Keeping them out of the slab
-//! also keeps the item slot small (no item/tombstone tag) and the eviction list free of entries
-//! the policy must skip.
+//! item or byte limits, are never evicted, and leave only by age. Keeping them out of the log
+//! also keeps the item header small (no item/tombstone tag) and the eviction hand free of entries
+//! it must skip. Their memory is counted against the log's byte budget (`policy.rs`).
 //!
 //! Storage is a dense `Vec` (removal is `swap_remove`, so the sweep walks only real tombstones)
 //! indexed by a `HashTable<u32>` of positions, like the item index.
@@ -36,6 +36,14 @@ impl Tombstone {
 pub(super) struct Tombstones {
     list: Vec<Tombstone>,
     index: HashTable<u32>,
+    /// Bytes of the boxed keys, with the allocator's 16-byte minimum chunk each.
+    key_bytes: usize,
+}
+
+/// What the allocator hands out for a `len`-byte box (glibc: 8 bytes of header, 16-byte steps,
+/// 32 bytes at least).
+fn boxed(len: usize) -> usize {
+    (len + 8).div_ceil(16).max(2) * 16
 }
 
 impl Tombstones {
@@ -43,11 +51,21 @@ impl Tombstones {
         Tombstones {
             list: Vec::new(),
             index: HashTable::new(),
+            key_bytes: 0,
         }
     }
 
     pub(super) fn len(&self) -> usize {
         self.list.len()
+    }
+
+    /// Memory the tombstones hold (estimated from capacities): tombstones do not count toward the
+    /// limits (ops.md §3), but the memory they take is kept out of the log's budget so that
+    /// `HYPERCACHE_MAX_MEMORY` bounds the process, mass deletes included.
+    pub(super) fn bytes(&self) -> usize {
+        self.list.capacity() * std::mem::size_of::<Tombstone>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.key_bytes
     }
 
     pub(super) fn get(&self, pos: usize) -> &Tombstone {
@@ -72,6 +90,7 @@ impl Tombstones {
     ) {
         debug_assert!(self.find(hash, key).is_none());
         let pos = u32::try_from(self.list.len()).expect("tombstone count fits u32");
+        self.key_bytes += boxed(key.len());
         self.list.push(Tombstone {
             key: key.into(),
             hash,
@@ -97,6 +116,7 @@ impl Tombstones {
     pub(super) fn remove(&mut self, pos: usize) {
         let last = self.list.len() - 1;
         let removed_hash = self.list[pos].hash;
+        self.key_bytes -= boxed(self.list[pos].key.len());
         if let Ok(slot) = self
             .index
             .find_entry(table_hash(removed_hash), |&p| p as usize == pos)
@@ -132,6 +152,8 @@ impl Tombstones {
     #[cfg(test)]
     pub(super) fn check(&self) {
         assert_eq!(self.index.len(), self.list.len());
+        let keys: usize = self.list.iter().map(|t| boxed(t.key.len())).sum();
+        assert_eq!(keys, self.key_bytes);
         for (pos, t) in self.list.iter().enumerate() {
             assert_eq!(self.find(t.hash, t.key()), Some(pos));
         }

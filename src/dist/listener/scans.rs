@@ -30,7 +30,7 @@ impl DistService {
     }
 
     /// `GET /internal/keys?cursor=C&limit=L&q=Q` (cluster.md §12.3). The
-    /// cursor is `<core>.<slab slot the page starts at>`, so a page resumes in
+    /// cursor is `<core>.<log position the page starts at>`, so a page resumes in
     /// O(page) however deep into the shard it is.
     pub(super) async fn keys(&self, query: &[u8], r: &mut Responder<'_>) {
         let param = |n: &[u8]| {

@@ -206,8 +206,9 @@ fn colliding_hashes_stay_correct() {
 }
 
 /// `HYPERCACHE_MAX_MEMORY` bounds real memory, not only the accounted bytes: overwrites with
-/// other sizes leave dead bytes in the log, and the log plus the index still stay within the
-/// shard's byte budget (plus the one segment the hand may open while it moves items).
+/// other sizes leave dead bytes in the log and deletes leave tombstones (which never count toward
+/// the limits), and the log, the index and the tombstones still stay within the shard's byte
+/// budget (plus the one segment the hand may open while it moves items).
 #[test]
 fn byte_budget_bounds_log_and_index_under_churn() {
     const MAX: u64 = 4 << 20;
@@ -219,6 +220,16 @@ fn byte_budget_bounds_log_and_index_under_churn() {
         let value = vec![b'v'; 10 + rng.below(400) as usize];
         if i % 7 == 0 {
             let _ = value_of(&mut s, &key, T0);
+        }
+        if i % 10 == 3 {
+            let gone = format!("gone-{i}");
+            s.apply(
+                h(gone.as_bytes()),
+                gone.as_bytes(),
+                tomb(i + 1, "n1", T0),
+                T0,
+                false,
+            );
         }
         s.apply(
             h(key.as_bytes()),
@@ -233,8 +244,13 @@ fn byte_budget_bounds_log_and_index_under_churn() {
     s.check_invariants();
     let seg = crate::store::log::seg_size_for(Some(MAX)) as u64;
     assert!(peak <= MAX + seg, "peak {peak} over {MAX} + {seg}");
-    // The budget is used, not wasted: the live data fills most of it.
-    assert!(s.bytes() > MAX / 2, "{} accounted bytes", s.bytes());
+    // The budget is used, not wasted: items and tombstones fill most of it.
+    assert!(
+        s.memory_bytes() > MAX * 3 / 4,
+        "{} bytes held",
+        s.memory_bytes()
+    );
+    assert!(s.bytes() > MAX / 4, "{} accounted bytes", s.bytes());
 }
 
 /// Without a byte budget, dead bytes from overwrites are compacted away rather than piling up.

@@ -162,7 +162,7 @@ fn tombstones_are_purged_after_ttl() {
     // Lazy purge on access.
     assert_eq!(s.lookup(h(b"t0"), b"t0", T0 + TTL), Lookup::Absent);
     assert_eq!(s.peek(h(b"t1"), b"t1", T0 + TTL + 1), Lookup::Absent);
-    // Sweep: one slab slot + 9 tombstones fit in 10 visits.
+    // Sweep: one log item + 9 tombstones fit in 10 visits.
     s.expire_step(T0 + TTL + 9, 10);
     s.check_invariants();
     let st = s.stats();
