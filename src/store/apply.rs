@@ -77,7 +77,7 @@ impl Shard {
                 match local {
                     Local::Item(slot, addr, hdr) => self.overwrite(
                         (slot, addr, hdr),
-                        hash,
+                        (hash, key),
                         value,
                         version,
                         origin,

@@ -352,7 +352,7 @@ impl Shard {
     pub(super) fn overwrite(
         &mut self,
         found: (Slot, Addr, Hdr),
-        hash: u64,
+        (hash, key): (u64, &[u8]),
         value: &[u8],
         version: u64,
         origin: u16,
@@ -370,9 +370,8 @@ impl Shard {
             data[hdr.value_at()..hdr.total()].copy_from_slice(value);
             return;
         }
-        let key = key_at(&self.log, addr).to_vec();
         self.remove_item(slot, addr, &hdr);
-        self.insert(hash, &key, value, version, origin, expires_at_ms, now_ms);
+        self.insert(hash, key, value, version, origin, expires_at_ms, now_ms);
     }
 
     pub(super) fn remove_item(&mut self, slot: Slot, addr: Addr, hdr: &Hdr) {
