@@ -49,8 +49,12 @@ pub(super) struct Log {
     /// Segment ids in age order; the back one is the head.
     order: VecDeque<u32>,
     seg_size: usize,
-    /// Capacity of the segments in `order`: the memory the log holds.
+    /// Capacity of the segments in `order`: the memory the log holds at most.
     bytes: usize,
+    /// Bytes written into the segments in `order` (live and dead): what is resident. A sealed
+    /// segment's unused end was never touched, and a segment of 128 KiB or more is its own
+    /// mapping (`main.rs` pins glibc's mmap threshold), so those pages never become RSS.
+    used: usize,
     /// Dead bytes in the segments in `order`.
     dead: usize,
     next_seq: u64,
@@ -79,6 +83,7 @@ impl Log {
             order: VecDeque::new(),
             seg_size,
             bytes: 0,
+            used: 0,
             dead: 0,
             next_seq: 0,
             tail_off: 0,
@@ -90,6 +95,11 @@ impl Log {
     #[inline]
     pub(super) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    #[inline]
+    pub(super) fn used(&self) -> usize {
+        self.used
     }
 
     #[inline]
@@ -126,6 +136,7 @@ impl Log {
         let buf = &mut self.segs[id as usize].buf;
         let off = buf.len();
         buf.resize(off + len, 0);
+        self.used += len;
         ((u64::from(id) << OFF_BITS) | off as u64, &mut buf[off..])
     }
 
@@ -180,6 +191,7 @@ impl Log {
             };
             h.buf.extend_from_slice(&s.buf[off..off + len]);
         }
+        self.used += len;
         if clear_ref {
             self.segs[head].buf[at] &= !super::item::REF;
         }
@@ -219,6 +231,7 @@ impl Log {
     fn release(&mut self, id: u32) {
         let seg = &mut self.segs[id as usize];
         self.bytes -= seg.buf.capacity();
+        self.used -= seg.buf.len();
         self.dead -= seg.dead;
         let mut buf = std::mem::take(&mut seg.buf);
         if buf.capacity() == self.seg_size {
@@ -306,6 +319,12 @@ impl Log {
             .map(|&id| self.segs[id as usize].buf.capacity())
             .sum();
         assert_eq!(cap, self.bytes);
+        let used: usize = self
+            .order
+            .iter()
+            .map(|&id| self.segs[id as usize].buf.len())
+            .sum();
+        assert_eq!(used, self.used);
         let dead: usize = self
             .order
             .iter()

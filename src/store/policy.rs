@@ -18,10 +18,11 @@
 //! `benches/hit_ratio.rs` (PERFORMANCE.md). The difference from the old list-based LRU is what a
 //! hit costs: one bit in the item it already read, instead of relinking three list nodes.
 //!
-//! Memory: with `HYPERCACHE_MAX_MEMORY` the log, the index and the tombstones together stay
-//! within the shard's byte budget. Before a new segment would cross it, [`Shard::make_log_room`] runs the hand over
-//! the oldest segment until it is released. Without a budget the hand compacts instead (moves
-//! every live item, evicts nothing) once dead bytes pass a quarter of the log, so overwrites
+//! Memory: with `HYPERCACHE_MAX_MEMORY` the log's written bytes, the index and the tombstones
+//! together stay within the shard's byte budget. Before an append would cross it,
+//! [`Shard::make_log_room`] runs the hand over the oldest segment until it is released. Without a
+//! budget the hand compacts instead (moves every live item, evicts nothing) once dead bytes pass
+//! a quarter of the log, so overwrites
 //! with other sizes do not grow memory without bound.
 
 use super::item::{self, REF};
@@ -102,30 +103,25 @@ impl Shard {
         self.evictions - before
     }
 
-    /// Keeps the log within the byte budget (less the index and the tombstones) before `len`
-    /// more bytes are appended (0: after a tombstone was added), and reclaims dead space when
-    /// there is no budget.
+    /// Keeps the log's written bytes within the byte budget (less the index and the
+    /// tombstones) before `len` more bytes are appended (0: after a tombstone was added), and
+    /// reclaims dead space when there is no budget. Written bytes, not segment capacity: the
+    /// unused end of a segment is never touched, so it costs no RSS, and counting capacity
+    /// would waste up to a segment per item size class under small caps.
     pub(super) fn make_log_room(&mut self, now_ms: u64, len: usize) {
-        let opens = len > 0 && !self.log.fits_head(len);
         match self.limits.max_bytes {
             Some(max) => {
                 let max = usize::try_from(max).unwrap_or(usize::MAX);
-                loop {
-                    let budget = max.saturating_sub(self.index.bytes() + self.tombstones.bytes());
-                    let new = if opens && !self.log.fits_head(len) {
-                        self.log.new_segment_bytes(len)
-                    } else {
-                        0
-                    };
-                    if self.log.segments() <= 1 || self.log.bytes() + new <= budget {
-                        break;
-                    }
+                while self.log.segments() > 1
+                    && self.log.used() + len
+                        > max.saturating_sub(self.index.bytes() + self.tombstones.bytes())
+                {
                     self.hand(now_ms, Hand::EvictSegment);
                 }
             }
-            None if !opens => {}
             None => {
-                if self.log.segments() > 4 && self.log.dead() * 4 > self.log.bytes() {
+                let opens = len > 0 && !self.log.fits_head(len);
+                if opens && self.log.segments() > 4 && self.log.dead() * 4 > self.log.bytes() {
                     self.hand(now_ms, Hand::Compact);
                 }
             }

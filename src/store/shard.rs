@@ -231,9 +231,10 @@ impl Shard {
         self.bytes
     }
 
-    /// Memory the log, the index and the tombstones hold (from capacities).
+    /// Resident memory of the log (bytes written), the index and the tombstones: what the byte
+    /// budget bounds.
     pub fn memory_bytes(&self) -> u64 {
-        (self.log.bytes() + self.index.bytes() + self.tombstones.bytes()) as u64
+        (self.log.used() + self.index.bytes() + self.tombstones.bytes()) as u64
     }
 
     // ---- internals -------------------------------------------------------------------------
