@@ -10,11 +10,13 @@
 source "$(dirname "$0")/lib.sh"
 rb_begin replica-divergence
 
-# T = 2 s keeps a stopped node alive in its peers' views for ~3 s (anti-entropy picks only
-# alive peers; each node visits both peers every 2 intervals); suspicion 5 x T keeps it from
-# being declared dead while it is stopped.
+# T = 3 s keeps a stopped node alive in its peers' views for ~4.5 s (anti-entropy picks only
+# alive peers; each node visits both peers every 2 intervals, so the worst case is ~3 s; with
+# T = 2 s the stopped node turned suspect after 3 s, and in one suite run neither peer had
+# started an exchange with it by then); suspicion 5 x T keeps it from being declared dead while
+# it is stopped.
 RB_ENV=(
-	HYPERCACHE_HEARTBEAT=2s HYPERCACHE_SUSPICION_MULT=5 HYPERCACHE_GOSSIP_INTERVAL=200ms
+	HYPERCACHE_HEARTBEAT=3s HYPERCACHE_SUSPICION_MULT=5 HYPERCACHE_GOSSIP_INTERVAL=200ms
 	HYPERCACHE_ANTI_ENTROPY_INTERVAL=1s HYPERCACHE_REBALANCE_INTERVAL=100ms
 )
 start_node 1
