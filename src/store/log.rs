@@ -271,7 +271,8 @@ impl Log {
     }
 
     /// The first item at or after scan position `pos` (0 = the start): its address and its own
-    /// position. Positions are `seq << 24 | offset`.
+    /// position. Positions are `seq << 24 | offset`, and `pos` must be an item boundary (one this
+    /// log returned, or [`Log::align`]ed).
     pub(super) fn seek(&self, pos: u64) -> Option<(Addr, u64)> {
         let (seq, off) = (pos >> OFF_BITS, (pos & OFF_MASK) as usize);
         let first = self
@@ -294,6 +295,35 @@ impl Log {
         None
     }
 
+    /// A position from outside (a paged scan's cursor, which a peer sends back and which may
+    /// be stale or made up) moved to the first item boundary at or after it, so decoding never
+    /// starts inside an item. Walks the items of that one segment: O(segment) once per page.
+    pub(super) fn align(&self, pos: u64) -> u64 {
+        let (seq, off) = (pos >> OFF_BITS, (pos & OFF_MASK) as usize);
+        if off == 0 {
+            return pos;
+        }
+        let i = self
+            .order
+            .partition_point(|&id| self.segs[id as usize].seq < seq);
+        let Some(&id) = self.order.get(i) else {
+            return pos; // past the head: seek finds nothing
+        };
+        let buf = &self.segs[id as usize].buf;
+        if self.segs[id as usize].seq != seq {
+            return pos; // that segment is gone: seek starts at the next one
+        }
+        let mut at = 0;
+        while at < off && at < buf.len() {
+            at += super::item::decode(&buf[at..]).total();
+        }
+        if at >= buf.len() {
+            (seq + 1) << OFF_BITS
+        } else {
+            (seq << OFF_BITS) | at as u64
+        }
+    }
+
     /// The position just after the `len`-byte item at position `pos`.
     #[inline]
     pub(super) fn after(pos: u64, len: usize) -> u64 {
@@ -305,9 +335,12 @@ impl Log {
         }
     }
 
-    /// Drops every segment and releases the memory.
+    /// Drops every segment and releases the memory. Sequence numbers keep growing, so a scan
+    /// cursor from before the clear skips ahead instead of landing in a new segment.
     pub(super) fn clear(&mut self) {
+        let next_seq = self.next_seq;
         *self = Log::new(self.seg_size);
+        self.next_seq = next_seq;
     }
 
     /// Sum of dead bytes over segments, recomputed (tests).
