@@ -212,18 +212,31 @@ def stats(mgmt):
     return json.loads(c.getresponse().read())
 
 
+def wait_until(ready, name, timeout=10):
+    """Polls `ready()` every 100 ms until it holds; a server that never gets there is an error."""
+    deadline = time.time() + timeout
+    while not ready():
+        if time.time() > deadline:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.1)
+
+
+def accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def start_redis():
     port = free_port()
     p = Proc("redis", taskset(SERVER_CPU, [
         "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
         "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no",
         "--dir", workdir, "--logfile", ""]))
-    deadline = time.time() + 10
-    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
-                         text=True).stdout.strip() != "PONG":
-        if time.time() > deadline:
-            raise RuntimeError("redis did not start")
-        time.sleep(0.1)
+    wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
+                                      text=True).stdout.strip() == "PONG", "redis")
     p.port = port
     return p
 
@@ -253,15 +266,7 @@ def start_memcached():
     p = Proc("memcached", taskset(SERVER_CPU, [
         "memcached", "-p", str(port), "-U", "0", "-l", "127.0.0.1", "-t", "1", "-m", "4096",
         "-c", "1024", "-u", "root"]))
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise RuntimeError("memcached did not start")
-            time.sleep(0.1)
+    wait_until(lambda: accepts(port), "memcached")
     p.port = port
     return p
 

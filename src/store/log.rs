@@ -49,8 +49,6 @@ pub(super) struct Log {
     /// Segment ids in age order; the back one is the head.
     order: VecDeque<u32>,
     seg_size: usize,
-    /// Capacity of the segments in `order`: the memory the log holds at most.
-    bytes: usize,
     /// Bytes written into the segments in `order` (live and dead): what is resident. A sealed
     /// segment's unused end was never touched, and a segment of 128 KiB or more is its own
     /// mapping (`main.rs` pins glibc's mmap threshold), so those pages never become RSS.
@@ -82,19 +80,12 @@ impl Log {
             free_ids: Vec::new(),
             order: VecDeque::new(),
             seg_size,
-            bytes: 0,
             used: 0,
             dead: 0,
             next_seq: 0,
             tail_off: 0,
             spare: None,
         }
-    }
-
-    /// Memory held by segments (their capacity).
-    #[inline]
-    pub(super) fn bytes(&self) -> usize {
-        self.bytes
     }
 
     #[inline]
@@ -120,12 +111,6 @@ impl Log {
         })
     }
 
-    /// Capacity of the segment a `len`-byte item would open.
-    #[inline]
-    pub(super) fn new_segment_bytes(&self, len: usize) -> usize {
-        len.max(self.seg_size)
-    }
-
     /// Appends `len` bytes at the head (opening a segment if needed) and returns their address and
     /// the bytes to fill.
     pub(super) fn append(&mut self, len: usize) -> (Addr, &mut [u8]) {
@@ -141,7 +126,7 @@ impl Log {
     }
 
     fn open(&mut self, len: usize) {
-        let cap = self.new_segment_bytes(len);
+        let cap = len.max(self.seg_size);
         let buf = match self.spare.take() {
             Some(b) if b.capacity() == cap => b,
             _ => Vec::with_capacity(cap),
@@ -167,7 +152,6 @@ impl Log {
             self.tail_off = 0;
         }
         self.order.push_back(id);
-        self.bytes += self.segs[id as usize].buf.capacity();
     }
 
     /// Copies the live `len`-byte item at `addr` to the head (clearing its reference bit when
@@ -230,7 +214,6 @@ impl Log {
 
     fn release(&mut self, id: u32) {
         let seg = &mut self.segs[id as usize];
-        self.bytes -= seg.buf.capacity();
         self.used -= seg.buf.len();
         self.dead -= seg.dead;
         let mut buf = std::mem::take(&mut seg.buf);
@@ -343,27 +326,17 @@ impl Log {
         self.next_seq = next_seq;
     }
 
-    /// Sum of dead bytes over segments, recomputed (tests).
+    /// Written and dead bytes over segments, recomputed (tests).
     #[cfg(test)]
     pub(super) fn check(&self) {
-        let cap: usize = self
-            .order
-            .iter()
-            .map(|&id| self.segs[id as usize].buf.capacity())
-            .sum();
-        assert_eq!(cap, self.bytes);
-        let used: usize = self
-            .order
-            .iter()
-            .map(|&id| self.segs[id as usize].buf.len())
-            .sum();
-        assert_eq!(used, self.used);
-        let dead: usize = self
-            .order
-            .iter()
-            .map(|&id| self.segs[id as usize].dead)
-            .sum();
-        assert_eq!(dead, self.dead);
+        let (mut used, mut dead) = (0, 0);
+        for &id in &self.order {
+            let s = &self.segs[id as usize];
+            assert!(s.dead <= s.buf.len());
+            used += s.buf.len();
+            dead += s.dead;
+        }
+        assert_eq!((used, dead), (self.used, self.dead));
         for w in self.order.iter().collect::<Vec<_>>().windows(2) {
             assert!(self.segs[*w[0] as usize].seq < self.segs[*w[1] as usize].seq);
         }
@@ -402,7 +375,7 @@ mod tests {
         // An item bigger than a segment gets its own.
         let (big, len) = put(&mut log, b"big", &[1u8; 10_000]);
         assert_eq!(decode(log.data(big)).total(), len);
-        assert_eq!(log.bytes(), 2 * MIN_SEG_SIZE + len);
+        assert_eq!(log.used(), 6 * items[0].1 + len);
     }
 
     #[test]

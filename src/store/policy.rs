@@ -121,7 +121,7 @@ impl Shard {
             }
             None => {
                 let opens = len > 0 && !self.log.fits_head(len);
-                if opens && self.log.segments() > 4 && self.log.dead() * 4 > self.log.bytes() {
+                if opens && self.log.segments() > 4 && self.log.dead() * 4 > self.log.used() {
                     self.hand(now_ms, Hand::Compact);
                 }
             }
@@ -133,14 +133,12 @@ impl Shard {
         let mut moves = 0;
         let first = self.log.tail_segment();
         loop {
-            if mode != Hand::EvictOne && self.log.tail_segment() != first {
-                return true; // the oldest segment was released
-            }
             let Some(addr) = self.log.tail() else {
                 return false;
             };
+            // Released by the last kill or by `tail()` stepping past its end.
             if mode != Hand::EvictOne && self.log.tail_segment() != first {
-                return true;
+                return true; // the oldest segment was released
             }
             let hdr = item::decode(self.log.data(addr));
             self.log.advance_tail(hdr.total());

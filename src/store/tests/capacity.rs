@@ -205,6 +205,12 @@ fn colliding_hashes_stay_correct() {
     }
 }
 
+/// A write at `T0` without the O(n) invariant check of [`apply`] (churn tests check once at the
+/// end).
+fn write(s: &mut Shard, key: &str, e: Incoming<'_>) {
+    s.apply(h(key.as_bytes()), key.as_bytes(), e, T0, false);
+}
+
 /// `HYPERCACHE_MAX_MEMORY` bounds real memory, not only the accounted bytes: overwrites with
 /// other sizes leave dead bytes in the log and deletes leave tombstones (which never count toward
 /// the limits), and the log, the index and the tombstones still stay within the shard's byte
@@ -222,22 +228,9 @@ fn byte_budget_bounds_log_and_index_under_churn() {
             let _ = value_of(&mut s, &key, T0);
         }
         if i % 10 == 3 {
-            let gone = format!("gone-{i}");
-            s.apply(
-                h(gone.as_bytes()),
-                gone.as_bytes(),
-                tomb(i + 1, "n1", T0),
-                T0,
-                false,
-            );
+            write(&mut s, &format!("gone-{i}"), tomb(i + 1, "n1", T0));
         }
-        s.apply(
-            h(key.as_bytes()),
-            key.as_bytes(),
-            item(&value, i + 1, "n1", 0),
-            T0,
-            false,
-        );
+        write(&mut s, &key, item(&value, i + 1, "n1", 0));
         peak = peak.max(s.memory_bytes());
         assert!(s.bytes() <= MAX);
     }
@@ -261,13 +254,7 @@ fn dead_bytes_are_compacted_without_a_budget() {
     for i in 0..300_000u64 {
         let key = format!("key-{}", rng.below(10_000));
         let value = vec![b'v'; 10 + rng.below(300) as usize];
-        s.apply(
-            h(key.as_bytes()),
-            key.as_bytes(),
-            item(&value, i + 1, "n1", 0),
-            T0,
-            false,
-        );
+        write(&mut s, &key, item(&value, i + 1, "n1", 0));
     }
     s.check_invariants();
     assert_eq!(s.stats().evictions, 0);
