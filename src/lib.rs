@@ -42,7 +42,9 @@
 //!    buffer: no allocation. Otherwise one [`runtime::msg::Op::Get`] crosses the
 //!    mesh and the reply comes back the same way.
 //! 4. Responses of pipelined requests are appended in order and leave in one
-//!    write.
+//!    write. With several data cores, the GETs at the front of each read are
+//!    looked up first, one `Op::BatchGet` per other core ([`api::ahead`]),
+//!    so a pipeline pays one mesh round trip per core, not one per request.
 //!
 //! In a cluster, a GET for a key this node owns is served from the local shard
 //! (a tombstone is an authoritative miss); otherwise, or on a local miss, the

@@ -62,7 +62,8 @@ async fn one(svc: &ClientService, req: &[u8], out: &mut Vec<u8>, scratch: &mut V
     let route = svc
         .prepare(&head, hypercache::auth::ConnFacts::default(), &mut r)
         .expect("route");
-    svc.call(route, &head, b"", &mut r).await;
+    svc.call(route, &head, b"", &mut r, &mut Default::default())
+        .await;
     let status = r.status;
     svc.observe(0, status, std::time::Duration::from_micros(3));
     out.clear();

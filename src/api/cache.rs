@@ -66,7 +66,16 @@ impl ClientService {
         }
     }
 
-    pub(super) async fn get(&self, seg: &[u8], json: bool, head: bool, r: &mut Responder<'_>) {
+    /// GET and HEAD of one key. `ahead` holds the answers the connection
+    /// looked up for a pipeline of GETs (`api::ahead`).
+    pub(super) async fn get(
+        &self,
+        seg: &[u8],
+        json: bool,
+        head: bool,
+        r: &mut Responder<'_>,
+        ahead: Option<&mut super::ahead::Ahead>,
+    ) {
         let mut kb = [0u8; MAX_KEY];
         let Ok(key) = decode_path_key(seg, &mut kb) else {
             return;
@@ -124,12 +133,21 @@ impl ClientService {
                 return;
             }
         } else {
-            let op = Op::Get {
-                hash,
-                key: key.to_vec(),
-                with_value: !head,
+            let found = match ahead.and_then(|a| a.take(hash, key)) {
+                Some(found) => found,
+                None => {
+                    let op = Op::Get {
+                        hash,
+                        key: key.to_vec(),
+                        with_value: !head,
+                    };
+                    match self.ctx.on_core(core, op).await {
+                        Reply::Item(item) => item,
+                        _ => None,
+                    }
+                }
             };
-            if let Reply::Item(Some(item)) = self.ctx.on_core(core, op).await {
+            if let Some(item) = found {
                 let view = ItemView {
                     value: &item.value,
                     len: item.len,

@@ -4,6 +4,7 @@
 //! and the route-specific checks before any body byte is read (so `Expect:
 //! 100-continue` gets its final answer early); `call` runs the handler.
 
+pub mod ahead;
 mod batch;
 pub mod browse;
 mod cache;
@@ -145,6 +146,7 @@ impl ClientService {
 
 impl Service for ClientService {
     type Route<'b> = Route<'b>;
+    type Ahead = ahead::Ahead;
 
     fn max_body(&self) -> u64 {
         self.max_body
@@ -239,18 +241,23 @@ impl Service for ClientService {
         }
     }
 
+    async fn read_ahead(&self, input: &[u8], ahead: &mut ahead::Ahead) {
+        ClientService::read_ahead(self, input, ahead).await
+    }
+
     async fn call<'b>(
         &self,
         route: Route<'b>,
         head: &Head<'b>,
         body: &[u8],
         r: &mut Responder<'_>,
+        ahead: &mut ahead::Ahead,
     ) -> bool {
         match route {
             Route::Healthz => r.send(200, Some(crate::http::response::TEXT), &[], b"ok"),
             Route::OpenApi => r.send(200, Some("application/yaml"), &[], OPENAPI.as_bytes()),
-            Route::Get(seg) => self.get(seg, head.accept_json, false, r).await,
-            Route::Head(seg) => self.get(seg, false, true, r).await,
+            Route::Get(seg) => self.get(seg, head.accept_json, false, r, Some(ahead)).await,
+            Route::Head(seg) => self.get(seg, false, true, r, None).await,
             Route::Put(seg, ttl) => self.put(seg, ttl, body, r).await,
             Route::Delete(seg) => self.delete(seg, r).await,
             Route::Owners(seg) => self.owners(seg, r),

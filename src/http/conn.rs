@@ -35,11 +35,25 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const INITIAL_BUF: usize = 16 * 1024;
 
+/// Per-connection state a service keeps for the requests of one read (the
+/// client listener's pipelined lookups, `api::ahead`).
+pub trait ReadAhead: Default {
+    /// The loop finished one request.
+    fn request_done(&mut self);
+}
+
+impl ReadAhead for () {
+    fn request_done(&mut self) {}
+}
+
 /// What a listener does with requests. One instance per core and listener.
 #[allow(async_fn_in_trait)]
 pub trait Service {
     /// What `prepare` decided; may borrow from the head.
     type Route<'b>;
+
+    /// What `read_ahead` leaves for `call` (`()` for listeners that do not read ahead).
+    type Ahead: ReadAhead;
 
     /// Body cap for this listener.
     fn max_body(&self) -> u64;
@@ -70,6 +84,11 @@ pub trait Service {
         r: &mut Responder<'_>,
     ) -> Option<Self::Route<'b>>;
 
+    /// Called after each read that follows an idle connection, with the new
+    /// input, before any of its requests is handled: the service may start
+    /// work for several pipelined requests at once.
+    async fn read_ahead(&self, _input: &[u8], _ahead: &mut Self::Ahead) {}
+
     /// Handles a request whose body has been read. Returns true when the
     /// response turned the connection into a stream handled by `stream`.
     async fn call<'b>(
@@ -78,6 +97,7 @@ pub trait Service {
         head: &Head<'b>,
         body: &[u8],
         r: &mut Responder<'_>,
+        ahead: &mut Self::Ahead,
     ) -> bool;
 
     /// Runs a streaming response (event stream) after its head was flushed.
@@ -245,6 +265,7 @@ async fn serve_inner<S: Service>(
     // first byte.
     let mut head_deadline = accepted_at + HEADER_TIMEOUT;
     let mut first = true;
+    let mut ahead = S::Ahead::default();
     loop {
         if c.rpos == c.end {
             // Idle between requests: flush what we owe, then wait.
@@ -263,10 +284,18 @@ async fn serve_inner<S: Service>(
                 return Ok(());
             }
             head_deadline = coarse_now() + HEADER_TIMEOUT;
+            svc.read_ahead(&c.buf[c.rpos..c.end], &mut ahead).await;
             continue;
         }
         first = false;
-        let outcome = handle_one(svc, c, stop, scratch, body_buf, facts, head_deadline).await?;
+        let req = Req {
+            scratch,
+            body_buf,
+            facts,
+            ahead: &mut ahead,
+        };
+        let outcome = handle_one(svc, c, stop, req, head_deadline).await?;
+        ahead.request_done();
         match outcome {
             Step::Continue => head_deadline = coarse_now() + HEADER_TIMEOUT,
             Step::Close => return Ok(()),
@@ -279,17 +308,29 @@ enum Step {
     Close,
 }
 
+/// What one request borrows from its connection.
+struct Req<'a, 'f, A> {
+    scratch: &'a mut Vec<u8>,
+    body_buf: &'a mut Vec<u8>,
+    facts: ConnFacts<'f>,
+    ahead: &'a mut A,
+}
+
 /// Processes the request at the front of the buffer, reading more input as
 /// needed. Returns whether the connection stays open.
 async fn handle_one<S: Service>(
     svc: &S,
     c: &mut Conn,
     stop: &StopSignal,
-    scratch: &mut Vec<u8>,
-    body_buf: &mut Vec<u8>,
-    facts: ConnFacts<'_>,
+    req: Req<'_, '_, S::Ahead>,
     head_deadline: Instant,
 ) -> io::Result<Step> {
+    let Req {
+        scratch,
+        body_buf,
+        facts,
+        ahead,
+    } = req;
     let mut decoder: Option<ChunkedDecoder> = None;
     let mut chunk_consumed = 0usize;
     let mut sent_continue = false;
@@ -396,7 +437,7 @@ async fn handle_one<S: Service>(
                 BodyKind::Chunked => body_buf,
                 _ => &c.buf[c.rpos + body_start..c.rpos + consumed],
             };
-            let streaming = svc.call(route, &head, body, &mut r).await;
+            let streaming = svc.call(route, &head, body, &mut r, ahead).await;
             let status = r.status;
             let http10 = head.minor == 0;
             svc.observe(family, status, t0.elapsed());

@@ -67,6 +67,7 @@ impl MgmtService {
 
 impl Service for MgmtService {
     type Route<'b> = usize;
+    type Ahead = ();
 
     fn max_body(&self) -> u64 {
         self.max_body
@@ -134,6 +135,7 @@ impl Service for MgmtService {
         head: &Head<'b>,
         _body: &[u8],
         r: &mut Responder<'_>,
+        _ahead: &mut (),
     ) -> bool {
         let ctl = &self.ctl;
         match ROUTES[route].0 {

@@ -124,6 +124,7 @@ pub(super) fn ack_body(s: &ApplyStatus) -> Value {
 
 impl Service for DistService {
     type Route<'b> = Route;
+    type Ahead = ();
 
     fn max_body(&self) -> u64 {
         MAX_DIST_BODY
@@ -166,6 +167,7 @@ impl Service for DistService {
         head: &Head<'b>,
         body: &[u8],
         r: &mut Responder<'_>,
+        _ahead: &mut (),
     ) -> bool {
         let q = head.query;
         match route {
