@@ -6,7 +6,8 @@
 #      (deploy/prometheus/alerts_test.yml);
 #   2. every PromQL expression of the dashboard (Grafana variables replaced by stand-ins) parses:
 #      written as recording rules and checked by promtool;
-#   3. a 3-node cluster on ephemeral loopback ports with a token; a Prometheus from Debian's
+#   3. a 3-node cluster on ephemeral loopback ports with a token (node-3's client listener on TLS
+#      with a fresh 30-day certificate, so the TLS rules see live series); a Prometheus from Debian's
 #      package, configured from the sample prometheus.yml (1 s intervals, these targets, a temp
 #      token file), loads the real alerts, the dashboard expressions and a copy of
 #      HypercacheNodeDown with `for: 3s`; every rule evaluates without error on live data, every
@@ -87,15 +88,15 @@ promtool check rules "$TMP/dashboard-rules.yml"
 echo "$n dashboard expressions"
 
 # ---------------------------------------------------------------------------- 3: live cluster
-# start_node N [SEEDS]: starts node-N on ephemeral loopback ports; sets API[N], MGMT[N], DIST[N].
-# A byte cap, so that the memory-against-cap panels have data.
+# start_node N [SEEDS [VAR=VALUE...]]: starts node-N on ephemeral loopback ports; sets API[N],
+# MGMT[N], DIST[N]. A byte cap, so that the memory-against-cap panels have data.
 declare -A API MGMT DIST PID
 start_node() {
 	local n=$1 seeds=${2:-} log=$TMP/node-$1.log line deadline
 	: >"$log"
 	env HYPERCACHE_NODE_ID="node-$n" HYPERCACHE_API_ADDR=127.0.0.1:0 HYPERCACHE_MGMT_ADDR=127.0.0.1:0 \
 		HYPERCACHE_DIST_ADDR=127.0.0.1:0 HYPERCACHE_SEEDS="$seeds" HYPERCACHE_AUTH_TOKEN="$TOKEN" \
-		HYPERCACHE_CORES=1 HYPERCACHE_MAX_MEMORY=64MiB "$BIN" 2>"$log" >/dev/null &
+		HYPERCACHE_CORES=1 HYPERCACHE_MAX_MEMORY=64MiB "${@:3}" "$BIN" 2>"$log" >/dev/null &
 	PID[$n]=$!
 	PIDS+=("$!")
 	deadline=$((SECONDS + 10))
@@ -110,10 +111,16 @@ start_node() {
 	DIST[$n]=${BASH_REMATCH[3]}
 }
 
-step "3-node cluster on ephemeral loopback ports"
+step "3-node cluster on ephemeral loopback ports; node-3's client listener on TLS"
+# A 30-day self-signed certificate, so the TLS rules select live series (and must not fire).
+command -v openssl >/dev/null || die "openssl is needed (Debian package openssl)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+	-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
+	-keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>"$TMP/openssl.log" ||
+	die "openssl could not make a certificate: $(cat "$TMP/openssl.log")"
 start_node 1
 start_node 2 "${DIST[1]}"
-start_node 3 "${DIST[1]}"
+start_node 3 "${DIST[1]}" HYPERCACHE_API_TLS_CERT="$TMP/tls.crt" HYPERCACHE_API_TLS_KEY="$TMP/tls.key"
 echo "mgmt ${MGMT[1]} ${MGMT[2]} ${MGMT[3]}"
 
 step "Prometheus (from the package) scraping the cluster"
@@ -153,6 +160,8 @@ wait_for 15 "all three nodes scraped with the token (up == 1)" \
 	scalar_is 'count(up{job="hypercache"} == 1)' 3
 wait_for 15 "every node sees three alive members" \
 	scalar_is 'count(hypercache_dist_members_alive == 3)' 3
+wait_for 15 "node-3's client certificate expiry scraped, 30 days ahead" \
+	scalar_is 'count(hypercache_tls_cert_expiry_timestamp_seconds{listener="client"} - time() > 29 * 86400)' 1
 
 # Every rule (alerts and dashboard expressions) evaluated after the cluster formed, without error
 # (many-to-many matches, duplicate series and the like only show on real data).
@@ -195,6 +204,9 @@ step "metric names of the rules and the dashboard exist in /metrics; alerts lint
 api /api/v1/rules || die "GET /api/v1/rules failed"
 curl -sf -H "Authorization: Bearer $TOKEN" -o "$TMP/metrics.txt" "http://${MGMT[1]}/metrics" ||
 	die "GET /metrics on node-1 failed"
+# node-3 adds the TLS families (only nodes with a TLS listener have them).
+curl -sf -H "Authorization: Bearer $TOKEN" "http://${MGMT[3]}/metrics" >>"$TMP/metrics.txt" ||
+	die "GET /metrics on node-3 failed"
 cp "$TMP/api.json" "$TMP/rules.json"
 python3 "$CHECK" check "$TMP/rules.json" "$TMP/metrics.txt" "$DASH" deploy/prometheus/alerts_test.yml
 

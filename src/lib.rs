@@ -32,7 +32,9 @@
 //! `Arc<Ring>` snapshot.
 //!
 //! ## Life of a GET
-//! 1. The kernel hands the connection to some data core (SO_REUSEPORT).
+//! 1. The kernel hands the connection to some data core (SO_REUSEPORT); if
+//!    another core serves fewer connections, the socket is
+//!    handed to it over the mesh ([`runtime::balance`]).
 //! 2. [`http::conn`] parses the head in place ([`http::parse`]), the
 //!    [`api::ClientService`] checks auth ([`auth::gate`]: the caller's
 //!    identity, or 401), route (404), method (405), scope (403) and key

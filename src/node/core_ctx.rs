@@ -281,6 +281,13 @@ impl CoreCtx {
                 Reply::Count(self.metrics.connections.get())
             }
             Op::Connections => Reply::Count(self.metrics.connections.get()),
+            Op::Adopt(fd) => {
+                // The data core's mesh handler passes sockets to its accept loop before
+                // `execute`; one that gets here has no listener to serve it.
+                // SAFETY: the sender gave up this descriptor.
+                drop(unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+                Reply::Count(0)
+            }
             Op::Replicate(_) | Op::RemoteRead(_) | Op::BrowseKeys { .. } => {
                 unreachable!("cluster jobs go to the control core")
             }

@@ -27,6 +27,8 @@ pub struct NodeShared {
     pub mgmt_addr: std::net::SocketAddr,
     pub dist_addr: std::net::SocketAddr,
     pub advertise: String,
+    /// Open client connections per data core (runtime::balance).
+    pub client_loads: Arc<crate::runtime::balance::Loads>,
 }
 
 impl NodeShared {
@@ -38,7 +40,6 @@ impl NodeShared {
         advertise: String,
     ) -> Arc<NodeShared> {
         Arc::new(NodeShared {
-            config,
             started: Instant::now(),
             draining: AtomicBool::new(false),
             shutdown_requested: AtomicBool::new(false),
@@ -46,6 +47,8 @@ impl NodeShared {
             mgmt_addr,
             dist_addr,
             advertise,
+            client_loads: Arc::new(crate::runtime::balance::Loads::new(config.cores)),
+            config,
         })
     }
 

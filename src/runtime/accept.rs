@@ -1,17 +1,95 @@
 //! Accept loop: one per listener per core. Enforces the connection cap and
 //! spawns one task per connection into the listener's task queue; on a TLS
 //! listener that task starts with the handshake, so a slow handshake never
-//! holds up the accept loop.
+//! holds up the accept loop. On the client listener it also evens out the
+//! connections over the data cores ([`super::balance`]): a new connection may
+//! be handed to a core that serves fewer, and a second task serves the ones
+//! other cores hand to this one.
 
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use glommio::net::TcpListener;
+use glommio::channels::local_channel::LocalReceiver;
+use glommio::net::{TcpListener, TcpStream};
 use glommio::TaskQueueHandle;
 
+use super::balance::Loads;
 use super::stop::StopSignal;
 use crate::http::conn::{serve, Service};
+use crate::http::watch::Watch;
 use crate::tls::Acceptor;
+
+/// The client listener's share in spreading connections over the data cores.
+pub struct Spread {
+    pub loads: Arc<Loads>,
+    /// This data core.
+    pub me: usize,
+    /// Sockets other cores handed to this one.
+    pub adopted: LocalReceiver<RawFd>,
+    /// Hands a socket to another core (`Op::Adopt` over the mesh).
+    pub hand_off: Rc<dyn Fn(usize, RawFd)>,
+}
+
+impl Spread {
+    /// Serves `stream` here, or hands it to a core with fewer connections
+    /// (None). Counts it on the core that serves it.
+    fn route(&self, stream: TcpStream) -> Option<TcpStream> {
+        let to = self.loads.place(self.me);
+        if to == self.me {
+            return Some(stream);
+        }
+        // The socket outlives this `TcpStream`: its duplicate crosses the mesh.
+        // SAFETY: dup of a descriptor this stream owns; the result is checked.
+        let fd = unsafe { libc::dup(stream.as_raw_fd()) };
+        if fd < 0 {
+            self.loads.moved(to, self.me);
+            return Some(stream);
+        }
+        drop(stream);
+        (self.hand_off)(to, fd);
+        None
+    }
+}
+
+/// Spawns connection tasks for one listener on one core.
+struct Spawner<S> {
+    svc: Rc<S>,
+    stop: StopSignal,
+    cap: u64,
+    open: Box<dyn Fn(i64) -> u64>,
+    rejected: Box<dyn Fn()>,
+    watch: Rc<Watch>,
+    tls: Option<Rc<Acceptor>>,
+    tq: TaskQueueHandle,
+}
+
+impl<S: Service + 'static> Spawner<S> {
+    /// Whether this core is at its connection cap (the connection is then
+    /// refused and counted).
+    fn full(&self) -> bool {
+        if (self.open)(0) >= self.cap {
+            (self.rejected)();
+            return true;
+        }
+        false
+    }
+
+    fn spawn(self: &Rc<Self>, stream: TcpStream) {
+        (self.open)(1);
+        let me = self.clone();
+        glommio::spawn_local_into(
+            async move {
+                serve(&*me.svc, stream, me.tls.as_deref(), &me.stop, &me.watch).await;
+                (me.open)(-1);
+            },
+            self.tq,
+        )
+        .expect("spawn connection task")
+        .detach();
+    }
+}
 
 // One call site per listener; the arguments are that listener's settings.
 #[allow(clippy::too_many_arguments)]
@@ -24,12 +102,30 @@ pub async fn accept_loop<S: Service + 'static>(
     rejected: impl Fn() + 'static,
     tls: Option<Rc<Acceptor>>,
     tq: TaskQueueHandle,
+    spread: Option<Spread>,
 ) {
-    let open = Rc::new(open);
-    let watch = Rc::new(crate::http::watch::Watch::default());
+    let watch = Rc::new(Watch::default());
     glommio::spawn_local_into(watch.clone().sweeper(stop.clone()), tq)
         .expect("spawn connection sweeper")
         .detach();
+    let spawner = Rc::new(Spawner {
+        svc,
+        stop: stop.clone(),
+        cap,
+        open: Box::new(open),
+        rejected: Box::new(rejected),
+        watch,
+        tls,
+        tq,
+    });
+    let spread = spread.map(Rc::new);
+    if let Some(s) = &spread {
+        // Its own task, so the accept below is never dropped mid-flight (a
+        // cancelled io_uring accept can lose a connection it already took).
+        glommio::spawn_local_into(adopt_loop(s.clone(), spawner.clone()), tq)
+            .expect("spawn adopt loop")
+            .detach();
+    }
     loop {
         let accepted = match stop.race(listener.accept()).await {
             None => break,
@@ -44,26 +140,32 @@ pub async fn accept_loop<S: Service + 'static>(
                 continue;
             }
         };
-        if open(0) >= cap {
-            rejected();
+        if spawner.full() {
             drop(stream);
             continue;
         }
-        open(1);
-        let svc = svc.clone();
-        let stop = stop.clone();
-        let open = open.clone();
-        let watch = watch.clone();
-        let tls = tls.clone();
-        glommio::spawn_local_into(
-            async move {
-                serve(&*svc, stream, tls.as_deref(), &stop, &watch).await;
-                open(-1);
+        let stream = match &spread {
+            Some(s) => match s.route(stream) {
+                Some(stream) => stream,
+                None => continue,
             },
-            tq,
-        )
-        .expect("spawn connection task")
-        .detach();
+            None => stream,
+        };
+        spawner.spawn(stream);
     }
     drop(listener);
+}
+
+/// Serves the connections other cores hand to this one, until the listener stops.
+async fn adopt_loop<S: Service + 'static>(spread: Rc<Spread>, spawner: Rc<Spawner<S>>) {
+    while let Some(Some(fd)) = spawner.stop.race(spread.adopted.recv()).await {
+        // SAFETY: a connected socket another core duplicated for this one, owned from here on.
+        let stream = unsafe { TcpStream::from_raw_fd(fd) };
+        if spawner.full() {
+            spread.loads.closed(spread.me);
+            drop(stream);
+            continue;
+        }
+        spawner.spawn(stream);
+    }
 }

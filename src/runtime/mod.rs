@@ -3,6 +3,7 @@
 //! logger they all write to.
 
 pub mod accept;
+pub mod balance;
 pub mod dispatch;
 pub mod logging;
 pub mod msg;

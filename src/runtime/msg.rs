@@ -292,6 +292,8 @@ pub enum Op {
     CloseListener,
     /// How many client connections are still open.
     Connections,
+    /// Serve this accepted client socket (runtime::balance); this core owns it from now on.
+    Adopt(std::os::fd::RawFd),
 }
 
 #[derive(Debug)]

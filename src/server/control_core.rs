@@ -125,6 +125,7 @@ pub(super) async fn control_core(
             move || bump(&b.mgmt_rejected, 1),
             acceptor(&cfg.tls.mgmt),
             mgmt_tq,
+            None,
         ),
         mgmt_tq,
     )
@@ -140,6 +141,7 @@ pub(super) async fn control_core(
             move || bump(&d.dist_rejected, 1),
             acceptor(&cfg.tls.dist),
             peer_tq,
+            None,
         ),
         peer_tq,
     )

@@ -18,9 +18,9 @@ use crate::config::EvictionPolicy;
 use crate::dist::ring::Ring;
 use crate::metrics::{bump, CoreMetrics};
 use crate::node::{now_ms, scan, CoreCtx, NodeShared};
-use crate::runtime::accept::accept_loop;
+use crate::runtime::accept::{accept_loop, Spread};
 use crate::runtime::dispatch::{Dispatcher, Handled, PeerMap};
-use crate::runtime::msg::{Msg, Op};
+use crate::runtime::msg::{Msg, Op, Reply};
 use crate::runtime::stop::StopSignal;
 use crate::store::{Hlc, Policy, Shard, ShardLimits};
 
@@ -90,9 +90,20 @@ pub(super) async fn data_core(
         node: node.clone(),
     });
     let handler_ctx = ctx.clone();
+    // Client sockets other cores hand to this one (runtime::balance), for the accept loop.
+    let (adopt_tx, adopted) = glommio::channels::local_channel::new_unbounded();
     ctx.dispatch.spawn_receivers(
         receivers,
         Rc::new(move |op: Op| {
+            if let Op::Adopt(fd) = op {
+                if let Err(e) = adopt_tx.try_send(fd) {
+                    // The accept loop is gone (shutdown): close the socket.
+                    log::debug!("adopted connection dropped: {e}");
+                    // SAFETY: this core owns the handed-over descriptor.
+                    unsafe { libc::close(fd) };
+                }
+                return Handled::Now(Reply::Count(0));
+            }
             if scan::is_scan(&op) {
                 // Long scans run in their own queue, in slices (node::scan).
                 let task = glommio::spawn_local_into(scan::scan(handler_ctx.clone(), op), scan_tq)
@@ -113,7 +124,23 @@ pub(super) async fn data_core(
     let listener = unsafe { TcpListener::from_raw_fd(fd) };
     let svc = Rc::new(ClientService::new(ctx.clone()));
     let cap = (cfg.max_conns as u64).div_ceil(cores as u64);
-    let (c1, c2) = (ctx.clone(), ctx.clone());
+    let (c1, c2, c3) = (ctx.clone(), ctx.clone(), ctx.clone());
+    let spread = (cores > 1).then(|| Spread {
+        loads: node.client_loads.clone(),
+        me: id,
+        adopted,
+        hand_off: Rc::new(move |to, fd| {
+            let ctx = c3.clone();
+            glommio::spawn_local_into(
+                async move {
+                    ctx.dispatch.call(to, Op::Adopt(fd)).await;
+                },
+                mesh_tq,
+            )
+            .expect("spawn hand-off")
+            .detach();
+        }),
+    });
     let _ = ready.send(Ready::Ok);
     accept_loop(
         listener,
@@ -123,6 +150,9 @@ pub(super) async fn data_core(
         move |d| {
             let c = &c1.metrics.connections;
             c.set((c.get() as i64 + d) as u64);
+            if d < 0 && c1.cores > 1 {
+                c1.node.client_loads.closed(c1.id);
+            }
             c.get()
         },
         move || bump(&c2.metrics.rejected, 1),
@@ -131,6 +161,7 @@ pub(super) async fn data_core(
             .clone()
             .map(|s| Rc::new(crate::tls::Acceptor::new(s))),
         client_tq,
+        spread,
     )
     .await;
     // The listener is closed; keep serving mesh messages and in-flight

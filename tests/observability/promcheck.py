@@ -31,7 +31,7 @@ import sys
 
 ALERT_ANCHORS = {
     "node-loss", "split-brain", "hint-queue-overflow", "rebalance-under-load",
-    "replica-divergence", "memory-pressure", "drain-stuck",
+    "replica-divergence", "memory-pressure", "drain-stuck", "tls-certificates",
 }
 SEVERITIES = {"critical", "warning", "info"}
 PROMETHEUS_OWN = {"up"}
