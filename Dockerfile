@@ -29,6 +29,8 @@ WORKDIR /src
 #   --build-arg HYPERCACHE_GIT_COMMIT=$(git rev-parse --short=12 HEAD)
 ARG HYPERCACHE_GIT_COMMIT=
 COPY Cargo.toml Cargo.lock build.rs ./
+# glommio with one io_uring setup flag added (vendor/glommio/PATCHED.md), via [patch.crates-io].
+COPY vendor ./vendor
 # Normally only a README. Where containers cannot download crates, scripts/docker-deps.sh puts a
 # `cargo vendor` tree and a config.toml pointing at it here, and the build runs offline.
 COPY deploy/docker-cargo/ /usr/local/share/hypercache-cargo/
