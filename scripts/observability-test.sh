@@ -199,6 +199,10 @@ until panels_with_data; do
 	sleep 0.2
 done
 echo "all panels have data"
+# node-3's certificate is fresh and nothing was reloaded: no TLS alert may even be pending.
+scalar_is 'count(ALERTS{alertname=~"HypercacheTls.*"}) or vector(0)' 0 ||
+	die "a TLS alert is pending or firing on a fresh certificate: $(cat "$TMP/api.json")"
+echo "no TLS alert on a fresh certificate"
 
 step "metric names of the rules and the dashboard exist in /metrics; alerts linted"
 api /api/v1/rules || die "GET /api/v1/rules failed"

@@ -176,13 +176,16 @@ fn pipelined_gets_on_two_cores_share_one_hop_and_see_earlier_writes() {
     for k in &keys {
         put_value(&n, k, format!("v-{k}").as_bytes());
     }
+    let mut c = Conn::open(n.api());
+    // A connection reads ahead once one of its GETs has been admitted.
+    let r = c.request("GET", &format!("/v1/cache/{}", keys[0]), &[], None);
+    assert_eq!(r.status, 200, "{}", r.describe());
     let before = counter_sum(&n, "hypercache_cross_core_messages_total");
     let mut req = Vec::new();
     for k in &keys {
         req.extend(build_request("GET", &format!("/v1/cache/{k}"), &[], None));
     }
     req.extend(build_request("GET", "/v1/cache/pl-missing", &[], None));
-    let mut c = Conn::open(n.api());
     c.send(&req);
     for k in &keys {
         let r = c.read_response();
@@ -240,6 +243,57 @@ fn pipelined_gets_on_two_cores_share_one_hop_and_see_earlier_writes() {
         assert_error(&c.read_response(), 404, "NOT_FOUND");
     }
     assert!(c.buf.is_empty(), "no extra bytes");
+}
+
+/// With a token required, a pipeline of GETs without a credential is refused request by request
+/// and makes the store do nothing (no lookup crosses the mesh); once a GET with the token has
+/// passed on the connection, the next pipeline is looked up one message per core.
+#[test]
+fn unauthenticated_pipelines_are_not_read_ahead() {
+    let n = TestNode::start(2, &[("HYPERCACHE_AUTH_TOKEN", "t0k")]);
+    let keys = keys_on_both_cores("ua", 8);
+    let auth = [("Authorization", "Bearer t0k")];
+    let client = Client::new(n.api(), Some("t0k"));
+    for k in &keys {
+        let r = client.put(&format!("/v1/cache/{k}"), b"v");
+        assert_eq!(r.status, 200, "{}", r.describe());
+    }
+    let pipeline = |headers: &[(&str, &str)]| {
+        let mut req = Vec::new();
+        for k in &keys {
+            req.extend(build_request(
+                "GET",
+                &format!("/v1/cache/{k}"),
+                headers,
+                None,
+            ));
+        }
+        req
+    };
+    let mut c = Conn::open(n.api());
+    let before = counter_sum(&n, "hypercache_cross_core_messages_total");
+    c.send(&pipeline(&[]));
+    for _ in &keys {
+        assert_error(&c.read_response(), 401, "UNAUTHORIZED");
+    }
+    assert_eq!(
+        counter_sum(&n, "hypercache_cross_core_messages_total") - before,
+        0,
+        "refused requests made the store look keys up"
+    );
+    let r = c.request("GET", &format!("/v1/cache/{}", keys[0]), &auth, None);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let before = counter_sum(&n, "hypercache_cross_core_messages_total");
+    c.send(&pipeline(&auth));
+    for k in &keys {
+        let r = c.read_response();
+        assert_eq!((r.status, r.text()), (200, "v".to_string()), "{k}");
+    }
+    let hops = counter_sum(&n, "hypercache_cross_core_messages_total") - before;
+    assert!(
+        (1..=2).contains(&hops),
+        "{hops} messages for 8 keys of the other core"
+    );
 }
 
 /// Open client connections per core, from the management `/metrics`.

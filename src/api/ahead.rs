@@ -20,7 +20,9 @@
 //!   never outlives its window (a request refused with 401 leaves its answer
 //!   unused, and it is dropped with the window).
 //! - Auth, routing and counters are untouched: every request still goes
-//!   through `prepare` and the handler; only the mesh hop is saved.
+//!   through `prepare` and the handler; only the mesh hop is saved. And a
+//!   connection reads ahead only once one of its GETs has passed `prepare`,
+//!   so a client without a valid credential never makes the store do work.
 
 use crate::dist::hash::xxhash64;
 use crate::http::keys::{decode_path_key, MAX_KEY};
@@ -52,6 +54,8 @@ pub struct Ahead {
     keys: Vec<u8>,
     /// Requests of the window not handled yet.
     left: usize,
+    /// A GET of this connection has passed auth, route and scope checks.
+    admitted: bool,
 }
 
 impl Ahead {
@@ -59,6 +63,11 @@ impl Ahead {
         self.answers.clear();
         self.keys.clear();
         self.left = 0;
+    }
+
+    /// A GET of this connection passed `prepare`: later reads may be read ahead.
+    pub fn admit(&mut self) {
+        self.admitted = true;
     }
 
     /// The connection loop handled one more request: past the window, the
@@ -99,7 +108,7 @@ impl ClientService {
     pub(super) async fn read_ahead(&self, input: &[u8], ahead: &mut Ahead) {
         ahead.clear();
         let cores = self.ctx.cores;
-        if cores == 1 || self.is_cluster() {
+        if cores == 1 || !ahead.admitted || self.is_cluster() {
             return;
         }
         // First pass: the window's keys of other cores, into buffers the connection keeps
@@ -166,7 +175,9 @@ impl ClientService {
         for t in tickets {
             if let Reply::Items(items) = t.await {
                 for (idx, item) in items {
-                    ahead.answers[idx].item = item;
+                    if let Some(a) = ahead.answers.get_mut(idx) {
+                        a.item = item;
+                    }
                 }
             }
         }

@@ -83,6 +83,10 @@ impl ClientService {
         let hash = xxhash64(key, 0);
         let core = shard_for(hash, self.ctx.cores);
         let m = &self.ctx.metrics;
+        let mut ahead = ahead;
+        if let Some(a) = ahead.as_deref_mut() {
+            a.admit();
+        }
         if let Some(owners) = self.cluster_owners(hash) {
             if owners.is_empty() {
                 return super::coord::no_owners(r);

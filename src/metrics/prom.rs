@@ -264,7 +264,7 @@ pub fn render(input: &PromInput<'_>) -> (String, Vec<String>) {
     o.per_core(
         "hypercache_cross_core_messages_total",
         "counter",
-        "Requests a data core sent to another core.",
+        "Messages a data core sent to another core (the batched lookups of one pipelined read count once).",
         cores,
         |c| c.cross_core,
     );

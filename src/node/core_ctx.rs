@@ -283,9 +283,9 @@ impl CoreCtx {
             Op::Connections => Reply::Count(self.metrics.connections.get()),
             Op::Adopt(fd) => {
                 // The data core's mesh handler passes sockets to its accept loop before
-                // `execute`; one that gets here has no listener to serve it.
-                // SAFETY: the sender gave up this descriptor.
-                drop(unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+                // `execute`; one that gets here has no listener to serve it: close it.
+                drop(fd);
+                self.node.client_loads.closed(self.id);
                 Reply::Count(0)
             }
             Op::Replicate(_) | Op::RemoteRead(_) | Op::BrowseKeys { .. } => {

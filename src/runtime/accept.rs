@@ -6,7 +6,7 @@
 //! be handed to a core that serves fewer, and a second task serves the ones
 //! other cores hand to this one.
 
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +27,9 @@ pub struct Spread {
     /// This data core.
     pub me: usize,
     /// Sockets other cores handed to this one.
-    pub adopted: LocalReceiver<RawFd>,
+    pub adopted: LocalReceiver<OwnedFd>,
     /// Hands a socket to another core (`Op::Adopt` over the mesh).
-    pub hand_off: Rc<dyn Fn(usize, RawFd)>,
+    pub hand_off: Rc<dyn Fn(usize, OwnedFd)>,
 }
 
 impl Spread {
@@ -40,16 +40,21 @@ impl Spread {
         if to == self.me {
             return Some(stream);
         }
-        // The socket outlives this `TcpStream`: its duplicate crosses the mesh.
-        // SAFETY: dup of a descriptor this stream owns; the result is checked.
-        let fd = unsafe { libc::dup(stream.as_raw_fd()) };
-        if fd < 0 {
-            self.loads.moved(to, self.me);
-            return Some(stream);
+        // The socket outlives this `TcpStream`: its duplicate (close-on-exec, owned)
+        // crosses the mesh.
+        // SAFETY: the descriptor stays open while `stream` lives, past this borrow.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+        match borrowed.try_clone_to_owned() {
+            Ok(fd) => {
+                drop(stream);
+                (self.hand_off)(to, fd);
+                None
+            }
+            Err(_) => {
+                self.loads.moved(to, self.me);
+                Some(stream)
+            }
         }
-        drop(stream);
-        (self.hand_off)(to, fd);
-        None
     }
 }
 
@@ -153,6 +158,10 @@ pub async fn accept_loop<S: Service + 'static>(
         };
         spawner.spawn(stream);
     }
+    if let Some(s) = &spread {
+        // No more hand-offs to a core that no longer serves new connections.
+        s.loads.stop(s.me);
+    }
     drop(listener);
 }
 
@@ -160,12 +169,17 @@ pub async fn accept_loop<S: Service + 'static>(
 async fn adopt_loop<S: Service + 'static>(spread: Rc<Spread>, spawner: Rc<Spawner<S>>) {
     while let Some(Some(fd)) = spawner.stop.race(spread.adopted.recv()).await {
         // SAFETY: a connected socket another core duplicated for this one, owned from here on.
-        let stream = unsafe { TcpStream::from_raw_fd(fd) };
+        let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
         if spawner.full() {
             spread.loads.closed(spread.me);
             drop(stream);
             continue;
         }
         spawner.spawn(stream);
+    }
+    // Stopped: close what is still queued.
+    while let Some(Some(fd)) = futures_lite::future::poll_once(spread.adopted.recv()).await {
+        drop(fd);
+        spread.loads.closed(spread.me);
     }
 }

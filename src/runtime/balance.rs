@@ -16,6 +16,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The count of a core whose listener stopped: above any real count, so
+/// `pick` never chooses it (closes on it still subtract from it harmlessly).
+const STOPPED: u32 = u32::MAX / 2;
+
 /// Open client connections per data core, shared by the cores.
 pub struct Loads {
     open: Box<[AtomicU32]>,
@@ -25,12 +29,16 @@ pub struct Loads {
 /// connections (before this one): the least-loaded core when it serves fewer,
 /// else `me`. The counts then never differ by more than one.
 pub fn pick(loads: &[u32], me: usize) -> usize {
-    let (least, &min) = loads
-        .iter()
-        .enumerate()
-        .min_by_key(|&(i, &n)| (n, i != me))
+    pick_by(loads.len(), |i| loads[i], me)
+}
+
+/// [`pick`] over `cores` counts read through `load` (no collection per accept).
+fn pick_by(cores: usize, load: impl Fn(usize) -> u32, me: usize) -> usize {
+    let (least, min) = (0..cores)
+        .map(|i| (i, load(i)))
+        .min_by_key(|&(i, n)| (n, i != me))
         .expect("at least one core");
-    if min < loads[me] {
+    if min < load(me) {
         least
     } else {
         me
@@ -46,14 +54,18 @@ impl Loads {
 
     /// Picks the core for a connection core `me` accepted and counts it there.
     pub fn place(&self, me: usize) -> usize {
-        let now: Vec<u32> = self
-            .open
-            .iter()
-            .map(|n| n.load(Ordering::Relaxed))
-            .collect();
-        let to = pick(&now, me);
+        let to = pick_by(
+            self.open.len(),
+            |i| self.open[i].load(Ordering::Relaxed),
+            me,
+        );
         self.open[to].fetch_add(1, Ordering::Relaxed);
         to
+    }
+
+    /// Core `core` stopped accepting (shutdown): never hand it another connection.
+    pub fn stop(&self, core: usize) {
+        self.open[core].store(STOPPED, Ordering::Relaxed);
     }
 
     /// A connection counted on `core` closed (or was refused there).
@@ -114,5 +126,8 @@ mod tests {
         loads.closed(1);
         loads.closed(0);
         assert_eq!((loads.get(0), loads.get(1)), (0, 0));
+        loads.stop(0);
+        assert_eq!(loads.place(1), 1, "a stopped core gets no hand-offs");
+        assert_eq!(loads.place(1), 1);
     }
 }

@@ -292,8 +292,9 @@ pub enum Op {
     CloseListener,
     /// How many client connections are still open.
     Connections,
-    /// Serve this accepted client socket (runtime::balance); this core owns it from now on.
-    Adopt(std::os::fd::RawFd),
+    /// Serve this accepted client socket (runtime::balance); this core owns it from now on
+    /// (dropping it closes the duplicate).
+    Adopt(std::os::fd::OwnedFd),
 }
 
 #[derive(Debug)]

@@ -96,11 +96,10 @@ pub(super) async fn data_core(
         receivers,
         Rc::new(move |op: Op| {
             if let Op::Adopt(fd) = op {
-                if let Err(e) = adopt_tx.try_send(fd) {
-                    // The accept loop is gone (shutdown): close the socket.
-                    log::debug!("adopted connection dropped: {e}");
-                    // SAFETY: this core owns the handed-over descriptor.
-                    unsafe { libc::close(fd) };
+                // Once the listener stopped (shutdown), close it instead (dropping the
+                // descriptor, or the channel's refusal, closes it).
+                if handler_ctx.listener_stop.is_set() || adopt_tx.try_send(fd).is_err() {
+                    handler_ctx.node.client_loads.closed(handler_ctx.id);
                 }
                 return Handled::Now(Reply::Count(0));
             }

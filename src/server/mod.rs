@@ -59,13 +59,6 @@ fn executor(name: &str, cpu: usize) -> LocalExecutorBuilder {
         .preempt_timer(Duration::from_millis(5))
 }
 
-/// With several data cores a request often needs another core; parking
-/// between hops makes every hop pay an eventfd and an io_uring wake-up
-/// (~25 µs on a small VM). A short spin before parking keeps a busy core
-/// awake between hops; an idle core spins once per wake-up, which costs
-/// far below 1 % CPU (measured in PERFORMANCE.md).
-const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
-
 enum Ready {
     Ok,
     Failed(String),
@@ -118,10 +111,11 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
         std::thread::Builder::new()
             .name(format!("data-{i}"))
             .spawn(move || {
-                let mut b = executor(&format!("data-{i}"), cpu);
-                if node.config.cores > 1 {
-                    b = b.spin_before_park(SPIN_BEFORE_PARK);
-                }
+                // No spin before parking: with the rings' cooperative task running
+                // (vendor/glommio/PATCHED.md) a spinning core would not see socket
+                // completions until it enters the kernel anyway, and 0 / 10 / 50 µs
+                // measured the same (PERFORMANCE.md, "What a hop costs here").
+                let b = executor(&format!("data-{i}"), cpu);
                 let ex = match b.make() {
                     Ok(ex) => ex,
                     Err(e) => {
