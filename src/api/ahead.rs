@@ -16,7 +16,7 @@
 //!   every request of the window had arrived, which is a valid moment to
 //!   answer any of them.
 //! - The connection loop drops the answers once it has handled as many
-//!   requests as the window held ([`Ahead::request_done`]), so an answer
+//!   requests as the window held (its `ReadAhead::request_done`), so an answer
 //!   never outlives its window (a request refused with 401 leaves its answer
 //!   unused, and it is dropped with the window).
 //! - Auth, routing and counters are untouched: every request still goes
@@ -70,17 +70,6 @@ impl Ahead {
         self.admitted = true;
     }
 
-    /// The connection loop handled one more request: past the window, the
-    /// answers are dropped.
-    pub fn request_done(&mut self) {
-        if self.left > 0 {
-            self.left -= 1;
-            if self.left == 0 {
-                self.clear();
-            }
-        }
-    }
-
     /// The looked-up answer for this key, if the window holds one not taken
     /// yet: `Some(None)` is a looked-up miss.
     pub fn take(&mut self, hash: u64, key: &[u8]) -> Option<Option<OwnedItem>> {
@@ -95,8 +84,14 @@ impl Ahead {
 }
 
 impl crate::http::conn::ReadAhead for Ahead {
+    /// Past the window, the answers are dropped.
     fn request_done(&mut self) {
-        Ahead::request_done(self)
+        if self.left > 0 {
+            self.left -= 1;
+            if self.left == 0 {
+                self.clear();
+            }
+        }
     }
 }
 

@@ -74,7 +74,7 @@ impl ClientService {
         json: bool,
         head: bool,
         r: &mut Responder<'_>,
-        ahead: Option<&mut super::ahead::Ahead>,
+        mut ahead: Option<&mut super::ahead::Ahead>,
     ) {
         let mut kb = [0u8; MAX_KEY];
         let Ok(key) = decode_path_key(seg, &mut kb) else {
@@ -83,7 +83,6 @@ impl ClientService {
         let hash = xxhash64(key, 0);
         let core = shard_for(hash, self.ctx.cores);
         let m = &self.ctx.metrics;
-        let mut ahead = ahead;
         if let Some(a) = ahead.as_deref_mut() {
             a.admit();
         }

@@ -68,9 +68,18 @@ struct Spawner<S> {
     watch: Rc<Watch>,
     tls: Option<Rc<Acceptor>>,
     tq: TaskQueueHandle,
+    /// The client listener's connection counts (runtime::balance).
+    spread: Option<Rc<Spread>>,
 }
 
 impl<S: Service + 'static> Spawner<S> {
+    /// A connection counted on this core closed or was refused here.
+    fn uncount(&self) {
+        if let Some(s) = &self.spread {
+            s.loads.closed(s.me);
+        }
+    }
+
     /// Whether this core is at its connection cap (the connection is then
     /// refused and counted).
     fn full(&self) -> bool {
@@ -88,6 +97,7 @@ impl<S: Service + 'static> Spawner<S> {
             async move {
                 serve(&*me.svc, stream, me.tls.as_deref(), &me.stop, &me.watch).await;
                 (me.open)(-1);
+                me.uncount();
             },
             self.tq,
         )
@@ -113,6 +123,7 @@ pub async fn accept_loop<S: Service + 'static>(
     glommio::spawn_local_into(watch.clone().sweeper(stop.clone()), tq)
         .expect("spawn connection sweeper")
         .detach();
+    let spread = spread.map(Rc::new);
     let spawner = Rc::new(Spawner {
         svc,
         stop: stop.clone(),
@@ -122,8 +133,8 @@ pub async fn accept_loop<S: Service + 'static>(
         watch,
         tls,
         tq,
+        spread: spread.clone(),
     });
-    let spread = spread.map(Rc::new);
     if let Some(s) = &spread {
         // Its own task, so the accept below is never dropped mid-flight (a
         // cancelled io_uring accept can lose a connection it already took).
@@ -171,7 +182,7 @@ async fn adopt_loop<S: Service + 'static>(spread: Rc<Spread>, spawner: Rc<Spawne
         // SAFETY: a connected socket another core duplicated for this one, owned from here on.
         let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
         if spawner.full() {
-            spread.loads.closed(spread.me);
+            spawner.uncount();
             drop(stream);
             continue;
         }
@@ -180,6 +191,6 @@ async fn adopt_loop<S: Service + 'static>(spread: Rc<Spread>, spawner: Rc<Spawne
     // Stopped: close what is still queued.
     while let Some(Some(fd)) = futures_lite::future::poll_once(spread.adopted.recv()).await {
         drop(fd);
-        spread.loads.closed(spread.me);
+        spawner.uncount();
     }
 }

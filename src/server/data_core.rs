@@ -149,9 +149,6 @@ pub(super) async fn data_core(
         move |d| {
             let c = &c1.metrics.connections;
             c.set((c.get() as i64 + d) as u64);
-            if d < 0 && c1.cores > 1 {
-                c1.node.client_loads.closed(c1.id);
-            }
             c.get()
         },
         move || bump(&c2.metrics.rejected, 1),
