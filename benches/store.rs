@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the core-local store (`store::Shard`): get hit / miss, put (insert and
 //! overwrite through the LWW `apply`), put with eviction at the item limit, for LRU and CLOCK,
-//! plus the key hash (`dist::hash::xxhash64`) every request computes first.
+//! plus the key hash (`base::hash::xxhash64`) every request computes first.
 //!
 //!   cargo bench --bench store           # prints ns/op per case, ~5 s
 //!
@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use hypercache::dist::hash::xxhash64;
+use hypercache::base::hash::xxhash64;
 use hypercache::store::{Incoming, Policy, Shard, ShardLimits};
 
 const KEYS: usize = 100_000;

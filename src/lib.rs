@@ -27,7 +27,7 @@
 //! Every executor is a pinned glommio `LocalExecutor` with three task queues:
 //! client requests, mesh/peer messages (both latency-sensitive) and background
 //! work (expiry, rebalance). Nothing mutable is shared between cores: the only
-//! cross-thread state is [`node::NodeShared`] (config plus the draining flag);
+//! cross-thread state is [`runtime::NodeShared`] (config plus the draining flag);
 //! the control core publishes each new ring to the data cores as an immutable
 //! `Arc<Ring>` snapshot.
 //!
@@ -35,11 +35,11 @@
 //! 1. The kernel hands the connection to some data core (SO_REUSEPORT); if
 //!    another core serves fewer connections, the socket is
 //!    handed to it over the mesh ([`runtime::balance`]).
-//! 2. [`http::conn`] parses the head in place ([`http::parse`]), the
+//! 2. [`service::conn`] parses the head in place ([`http::parse`]), the
 //!    [`api::ClientService`] checks auth ([`auth::gate`]: the caller's
 //!    identity, or 401), route (404), method (405), scope (403) and key
 //!    before any body.
-//! 3. The key's xxhash64 picks the owning core ([`node::shard_for`]). If it is
+//! 3. The key's xxhash64 picks the owning core ([`runtime::shard_for`]). If it is
 //!    this core, the value is copied from the shard straight into the output
 //!    buffer: no allocation. Otherwise one [`runtime::msg::Op::Get`] crosses the
 //!    mesh and the reply comes back the same way.
@@ -65,44 +65,51 @@
 //!    quorum tracker ([`control::quorum`]: acks, W reached or failed, the one
 //!    re-issue when an owner reports a newer entry), answers the client, and
 //!    leaves a hint ([`control::hints`]) for every owner that did not
-//!    acknowledge. The receiving owner's side is [`dist::listener`]'s
+//!    acknowledge. The receiving owner's side is [`control::listener`]'s
 //!    `writes` routes, which apply on the key's data core.
 //! 4. On a single-node ring none of this happens: step 2 is the whole write.
 //!
-//! ## Modules
-//! - [`config`]: `HYPERCACHE_*` variables → validated [`config::Config`];
-//!   `table.rs` is the variable table that `--help` prints.
-//! - [`runtime`]: pre-flight checks, sockets, mesh dispatch, accept loops,
-//!   the logger (text or JSON).
-//! - [`http`]: parser, chunked decoder, response writer, connection loop, the
-//!   refusals every listener shares (`answers`).
-//! - [`tls`]: TLS on every listener and between peers (security.md §2–§4):
-//!   PEM files → rustls configurations, the first-record sniff and handshake
-//!   on an accepted connection, the plaintext-or-TLS stream the connection
-//!   loop and the peer client read and write, SIGHUP reload through a
-//!   per-listener slot shared by the cores.
-//! - [`auth`]: who may call what (security.md): the policy file, pure
-//!   credential resolution, scopes, the per-core gate (Basic via bcrypt off
-//!   the executor), the dist listener's peer token. Knows no routes.
-//! - [`api`]: client routes (`routes.rs` is the table and each route's
-//!   scope); [`mgmt`]: management routes.
-//! - [`dist`]: hash (XXH64), ring, SWIM membership (pure state machine), wire
-//!   types and their checks, the typed peer protocol (`protocol.rs`: one call
-//!   type per `/internal/*` route the control core uses, with its target, body
-//!   and answer), pooled peer client (plaintext or mTLS), the dist listener (route
-//!   table in `mod.rs`; `writes`, `reads`, `scans`), Merkle summary.
-//! - [`control`]: the control core: membership driver, replication (pure
-//!   [`control::quorum`]), remote reads (pure [`control::resolve`]), hints
-//!   (pure [`control::hints`]) and replay, rebalance (pure
-//!   [`control::moves`]), anti-entropy (pure [`control::reconcile`]).
-//! - [`store`]: the core-local shard (entries, TTL, eviction, tombstones,
-//!   bounded scan steps).
+//! ## Modules, lowest layer first
+//! Layers: `base` `http` `store` `metrics` `auth` `tls` `config` `dist` `service` `runtime` `control` `api` `mgmt` `server`
+//!
+//! A module uses only modules before it on that line (`tests/layering.rs` checks it, and that no
+//! file in `src/` is over 500 lines).
+//! - [`base`]: what every layer may use and that uses nothing of ours: the key hash (XXH64),
+//!   the wall clock, the core-local stop signal, rate-limited warnings.
+//! - [`http`]: parser, chunked decoder, response writer, path/query/form decoding. Bytes and
+//!   HTTP only.
+//! - [`store`]: the core-local shard (log segments, compact index, TTL, CLOCK eviction,
+//!   tombstones, bounded scan steps) and the versioned entry that leaves it (`entry.rs`: the
+//!   one LWW rule, cluster.md §4). Knows no HTTP, no peers, no executors.
 //! - [`metrics`]: per-core counters, histograms, Prometheus text.
-//! - [`node`]: node-wide flags, the per-core context, and the scans a data
-//!   core runs in its background queue (`scan.rs`).
-//! - [`server`]: start-up (`mod.rs`), the data core and the control core
-//!   (`data_core.rs`, `control_core.rs`: task queues, listeners, loops) and
-//!   the shutdown order.
+//! - [`auth`]: who may call what (security.md): the policy file, pure credential resolution,
+//!   scopes, the per-core gate (Basic via bcrypt off the executor), the peer token. Knows no
+//!   routes.
+//! - [`tls`]: TLS on every listener and between peers (security.md §2–§4): PEM files → rustls
+//!   configurations, the first-record sniff and handshake on an accepted connection, the
+//!   plaintext-or-TLS stream the connection loop and the peer client read and write, SIGHUP
+//!   reload through a per-listener slot shared by the cores.
+//! - [`config`]: `HYPERCACHE_*` variables → validated [`config::Config`] (with the loaded
+//!   policy and TLS material); `table.rs` is the variable table that `--help` prints.
+//! - [`dist`]: the peer layer: ring, SWIM membership (pure state machine), wire types and their
+//!   checks, the typed peer protocol (`protocol.rs`: one call type per `/internal/*` route,
+//!   with its target, body and answer), the pooled peer client (plaintext or mTLS), Merkle
+//!   summary and anti-entropy leaves. Knows no client routes and no executors.
+//! - [`service`]: the HTTP service layer the three listeners share: the connection loop and
+//!   its `Service` trait, the 401/405/draining answers, per-connection timeouts.
+//! - [`runtime`]: everything that knows executors exist: pre-flight checks, sockets, the core
+//!   mesh (`msg.rs`, `dispatch.rs`), accept loops and connection hand-off, node-wide flags
+//!   (`node.rs`), the per-core context (`core_ctx.rs`) and the scans a data core runs in its
+//!   background queue (`scan.rs`), the logger.
+//! - [`control`]: the control core, i.e. the cluster layer: membership driver, replication
+//!   (pure [`control::quorum`]), remote reads (pure [`control::resolve`]), hints (pure
+//!   [`control::hints`]) and replay, rebalance (pure [`control::moves`]), anti-entropy (pure
+//!   [`control::reconcile`]), and the dist listener, the server side of the peer protocol
+//!   ([`control::listener`]: route table in `mod.rs`; `writes`, `reads`, `scans`).
+//! - [`api`]: client routes (`routes.rs` is the table and each route's scope).
+//! - [`mgmt`]: management routes.
+//! - [`server`]: start-up (`mod.rs`), the data core and the control core (`data_core.rs`,
+//!   `control_core.rs`: task queues, listeners, loops) and the shutdown order.
 //!
 //! `tests/sim/` runs the pure membership, quorum, hint, rebalance and
 //! anti-entropy cores of five nodes in a seeded single-threaded world (loss,
@@ -111,14 +118,15 @@
 
 pub mod api;
 pub mod auth;
+pub mod base;
 pub mod config;
 pub mod control;
 pub mod dist;
 pub mod http;
 pub mod metrics;
 pub mod mgmt;
-pub mod node;
 pub mod runtime;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod tls;

@@ -148,7 +148,7 @@ fn counter_sum(n: &TestNode, name: &str) -> u64 {
 
 /// Keys `prefix-<i>` until `n` of them belong to each of two cores.
 fn keys_on_both_cores(prefix: &str, n: usize) -> Vec<String> {
-    use hypercache::dist::hash::xxhash64;
+    use hypercache::base::hash::xxhash64;
     let mut per = [0usize; 2];
     let mut keys = Vec::new();
     for i in 0.. {
@@ -156,7 +156,7 @@ fn keys_on_both_cores(prefix: &str, n: usize) -> Vec<String> {
             break;
         }
         let k = format!("{prefix}-{i}");
-        let core = hypercache::node::shard_for(xxhash64(k.as_bytes(), 0), 2);
+        let core = hypercache::runtime::shard_for(xxhash64(k.as_bytes(), 0), 2);
         if per[core] < n {
             per[core] += 1;
             keys.push(k);

@@ -9,16 +9,16 @@ use std::rc::Rc;
 
 use glommio::channels::channel_mesh::MeshBuilder;
 use hypercache::api::ClientService;
+use hypercache::base::stop::StopSignal;
 use hypercache::config::Config;
 use hypercache::dist::ring::Ring;
-use hypercache::http::conn::Service;
 use hypercache::http::parse::{parse_head, Parsed};
 use hypercache::http::response::{ConnHeader, Responder};
 use hypercache::metrics::CoreMetrics;
-use hypercache::node::{CoreCtx, NodeShared};
 use hypercache::runtime::dispatch::{new_peer_map, Dispatcher};
 use hypercache::runtime::msg::Msg;
-use hypercache::runtime::stop::StopSignal;
+use hypercache::runtime::{CoreCtx, NodeShared};
+use hypercache::service::conn::Service;
 use hypercache::store::{Hlc, Policy, Shard, ShardLimits};
 
 struct Counting;

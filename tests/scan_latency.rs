@@ -1,7 +1,7 @@
 //! Issue 7 item 8: a scan over a million keys never stalls its core. `/internal/merkle` makes
 //! the data core visit every entry; while it runs, GETs on the same core (one data core) must
 //! still be answered promptly, because the scan runs in the background queue in slices that
-//! yield (`node::scan`). Its own binary, so no other test competes for the two CPUs.
+//! yield (`runtime::scan`). Its own binary, so no other test competes for the two CPUs.
 
 mod common;
 
@@ -108,7 +108,7 @@ fn gets_stay_fast_while_a_million_key_scan_runs() {
     );
 
     // A pattern no key matches: each /internal/keys page visits a bounded number of slots
-    // (node::scan::PAGE_SLOTS) and returns an empty page with a cursor, never the whole shard.
+    // (runtime::scan::PAGE_SLOTS) and returns an empty page with a cursor, never the whole shard.
     let d = Client::new(n.dist(), None);
     let (mut cursor, mut pages) = (String::new(), 0);
     loop {

@@ -24,11 +24,11 @@
 //!   connection reads ahead only once one of its GETs has passed `prepare`,
 //!   so a client without a valid credential never makes the store do work.
 
-use crate::dist::hash::xxhash64;
+use crate::base::hash::xxhash64;
 use crate::http::keys::{decode_path_key, MAX_KEY};
 use crate::http::parse::{parse_head, BodyKind, Method, Parsed};
-use crate::node::shard_for;
 use crate::runtime::msg::{KeyRef, Op, OwnedItem, Reply};
+use crate::runtime::shard_for;
 
 use super::routes::{resolve, Resolved};
 use super::ClientService;
@@ -83,7 +83,7 @@ impl Ahead {
     }
 }
 
-impl crate::http::conn::ReadAhead for Ahead {
+impl crate::service::conn::ReadAhead for Ahead {
     /// Past the window, the answers are dropped.
     fn request_done(&mut self) {
         if self.left > 0 {

@@ -10,12 +10,13 @@ use serde::Deserialize;
 use super::coord::{read_failed_msg, write_failed_msg, ReadResult};
 use super::envelope::{self, ItemView};
 use super::ClientService;
-use crate::dist::hash::xxhash64;
+use crate::base::hash::xxhash64;
+use crate::base::now_ms;
 use crate::http::keys::check_key;
 use crate::http::response::{json_str, Responder};
 use crate::metrics::bump;
-use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{KeyRef, Op, OwnedItem, PutItem, Reply};
+use crate::runtime::shard_for;
 
 #[derive(Deserialize)]
 struct KeysBody {

@@ -7,13 +7,14 @@
 use super::coord::ReadResult;
 use super::envelope::{self, ItemView};
 use super::ClientService;
-use crate::dist::hash::xxhash64;
+use crate::base::hash::xxhash64;
+use crate::base::now_ms;
 use crate::http::date::rfc3339_secs;
 use crate::http::keys::{decode_path_key, MAX_KEY};
 use crate::http::response::{Hv, Responder, OCTETS};
 use crate::metrics::bump;
-use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Op, PutItem, Reply};
+use crate::runtime::shard_for;
 
 fn key_str(key: &[u8]) -> &str {
     // Validated as UTF-8 by `decode_path_key`.

@@ -7,10 +7,10 @@
 
 use super::ClientService;
 use crate::http::response::Responder;
-use crate::node::shard_for;
 use crate::runtime::msg::{
     Entry, LookupOwned, Op, OwnedItem, PutItem, ReadJob, ReadOutcome, Reply, WriteJob, WriteOutcome,
 };
+use crate::runtime::shard_for;
 
 pub enum ReadResult {
     Found(OwnedItem),

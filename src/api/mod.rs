@@ -21,13 +21,13 @@ use std::time::Duration;
 use crate::auth::gate::{Gate, Listener};
 use crate::auth::resolve::Authenticator;
 use crate::auth::ConnFacts;
-use crate::http::answers::{draining, forbidden, identify, method_not_allowed};
-use crate::http::conn::Service;
 use crate::http::keys::{self, decode_path_key, MAX_KEY};
 use crate::http::parse::{Head, Method};
 use crate::http::response::Responder;
 use crate::metrics::*;
-use crate::node::CoreCtx;
+use crate::runtime::CoreCtx;
+use crate::service::answers::{draining, forbidden, identify, method_not_allowed};
+use crate::service::conn::Service;
 pub use routes::{resolve, Resolved, Route, ERROR_CODES, ROUTES};
 
 pub const OPENAPI: &str = include_str!("openapi.yaml");

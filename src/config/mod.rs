@@ -18,6 +18,8 @@ pub mod table;
 mod tests;
 #[cfg(test)]
 mod tests_checks;
+#[cfg(test)]
+mod tests_security;
 
 use std::fmt;
 use std::time::Duration;

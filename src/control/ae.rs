@@ -14,14 +14,15 @@ use std::time::Instant;
 use super::reconcile::{differing_leaves, plan, Plan, Schedule};
 use super::replicate::Ack;
 use super::ControlCtx;
+use crate::base::hash::xxhash64;
+use crate::base::now_ms;
 use crate::dist::ae::{self, Digest};
-use crate::dist::hash::xxhash64;
 use crate::dist::membership::State;
 use crate::dist::protocol::{AeDigests, AeLeaves, BatchGet, PeerError};
 use crate::dist::wire::{self, BatchGetReq};
 use crate::metrics::dist::idx;
-use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, KeyRef, Op, Reply};
+use crate::runtime::shard_for;
 
 /// The reason in `anti-entropy with <peer> failed: <reason>`: the transport error as is
 /// (`timed out`, as docs/operations.md shows), or which step answered what.

@@ -6,7 +6,7 @@
 //! whether more matched. Each member's listing fills its own set (so a member's share is bounded
 //! while its pages stream in), then the sets merge: the global `max` smallest are always among
 //! the union of every member's `max` smallest. The data cores list in background slices
-//! (`node::scan`) and this driver yields between pages, so no core stalls while it scans.
+//! (`runtime::scan`) and this driver yields between pages, so no core stalls while it scans.
 
 use std::collections::BTreeSet;
 use std::rc::Rc;

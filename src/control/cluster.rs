@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ControlCtx;
+use crate::base::now_ms;
 use crate::dist::client::Class;
 use crate::dist::membership::{Effect, Entry as Member, ProbeOutcome, State};
 use crate::dist::protocol::{Gossip, PeerError, Probe};
 use crate::dist::ring::Ring;
 use crate::metrics::dist::idx;
-use crate::node::now_ms;
 use crate::runtime::msg::Op;
 
 fn parse_members(v: Vec<serde_json::Value>) -> Vec<Member> {

@@ -8,6 +8,7 @@ pub mod ae;
 pub mod browse;
 pub mod cluster;
 pub mod hints;
+pub mod listener;
 pub mod moves;
 pub mod outbox;
 pub mod quorum;
@@ -22,15 +23,15 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::base::stop::StopSignal;
 use crate::dist::client::PeerClient;
 use crate::dist::membership::Membership;
 use crate::dist::ring::Ring;
 use crate::metrics::dist::{idx, DistMetrics, N};
 use crate::metrics::{self, CoreSnapshot};
-use crate::node::NodeShared;
 use crate::runtime::dispatch::Dispatcher;
 use crate::runtime::msg::{Op, Reply};
-use crate::runtime::stop::StopSignal;
+use crate::runtime::NodeShared;
 
 pub struct ControlCtx {
     pub node: Arc<NodeShared>,
@@ -64,7 +65,7 @@ pub struct ControlCtx {
     pub mgmt_rejected: Cell<u64>,
     pub dist_rejected: Cell<u64>,
     /// Failed peer writes are logged at most once per peer and second (`runtime/warn_limit.rs`).
-    pub peer_warnings: RefCell<crate::runtime::warn_limit::WarnLimit>,
+    pub peer_warnings: RefCell<crate::base::warn_limit::WarnLimit>,
     /// Responses of the management and dist listeners by (listener, route, status).
     pub requests: RefCell<std::collections::BTreeMap<(&'static str, &'static str, u16), u64>>,
 }

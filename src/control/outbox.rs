@@ -15,7 +15,7 @@ use glommio::channels::local_channel::LocalSender;
 
 use super::replicate::Ack;
 use super::ControlCtx;
-use crate::node::now_ms;
+use crate::base::now_ms;
 use crate::runtime::msg::Entry;
 
 /// Concurrent requests per peer carrying queued writes.

@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ControlCtx;
+use crate::base::now_ms;
 use crate::config::Consistency;
 use crate::dist::membership::State;
 use crate::dist::protocol::{BatchGet, GetKey};
 use crate::dist::wire::{self, BatchGetReq};
 use crate::metrics::dist::idx;
-use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, Op, OwnedItem, ReadJob, ReadOutcome};
+use crate::runtime::shard_for;
 
 use super::resolve::{ask_order, resolve_quorum, OneRead, OneStep, Resolved, Said};
 

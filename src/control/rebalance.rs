@@ -3,7 +3,7 @@
 //! `moves.rs`; this file only moves keys and messages.
 //!
 //! A scan asks each data core for its keys (a background scan in slices,
-//! `node::scan`), classifies them with [`super::moves::Scan`], reads the
+//! `runtime::scan`), classifies them with [`super::moves::Scan`], reads the
 //! entries that need pushing, sends them in `/internal/batch` requests
 //! (reason `rebalance`, REBALANCE_BATCH entries each) and, for hand-offs that
 //! every new owner acknowledged, drops the local entry only if it still has
@@ -17,9 +17,9 @@ use std::time::Instant;
 use super::moves::{Move, Scan};
 use super::replicate::Ack;
 use super::ControlCtx;
+use crate::base::now_ms;
 use crate::dist::wire;
 use crate::metrics::dist::idx;
-use crate::node::now_ms;
 use crate::runtime::msg::{Entry, KeyRef, Op, Reply};
 
 /// Keys classified per round trip to a data core.

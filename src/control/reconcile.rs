@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
+use crate::base::hash::xxhash64;
 use crate::dist::ae::{leaf_of, Digest, LEAVES};
-use crate::dist::hash::xxhash64;
 use crate::runtime::msg::newer;
 
 /// What one exchange does for the differing leaves.

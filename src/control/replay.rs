@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use super::replicate::Ack;
 use super::ControlCtx;
-use crate::dist::hash::xxhash64;
+use crate::base::hash::xxhash64;
+use crate::base::now_ms;
 use crate::dist::membership::State;
 use crate::dist::wire;
 use crate::metrics::dist::idx;
-use crate::node::now_ms;
 
 impl ControlCtx {
     /// Queues a hint for an owner that did not acknowledge a write.

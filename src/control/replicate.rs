@@ -19,13 +19,14 @@ use glommio::channels::local_channel;
 
 use super::quorum::{after_round, After, Counted, Quorum, Verdict};
 use super::ControlCtx;
+use crate::base::now_ms;
+use crate::base::warn_limit::WarnLimit;
 use crate::dist::client::REQUEST_TIMEOUT;
 use crate::dist::protocol::{Batch, DelOne, PeerError, SetOne};
 use crate::dist::wire::{self, AckResp};
 use crate::metrics::dist::idx;
-use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
-use crate::runtime::warn_limit::WarnLimit;
+use crate::runtime::shard_for;
 
 /// Bodies are split below the dist listener's 17 MiB cap.
 const BATCH_BODY_BUDGET: usize = 12 << 20;

@@ -2,7 +2,7 @@
 //! the entry hashes that fall in it (order-independent, so per-core partial
 //! sums add up), root = xxhash64 of the leaves as u64 big-endian.
 
-use super::hash::xxhash64;
+use crate::base::hash::xxhash64;
 
 pub const LEAVES: usize = 1024;
 
@@ -65,7 +65,7 @@ pub fn hex(v: u64) -> String {
 pub fn dedup_newest(d: &mut Vec<Digest>) {
     d.sort_unstable_by(|a, b| {
         a.key.cmp(&b.key).then_with(|| {
-            if crate::runtime::msg::newer(a.version, &a.origin, b.version, &b.origin) {
+            if crate::store::entry::newer(a.version, &a.origin, b.version, &b.origin) {
                 std::cmp::Ordering::Less
             } else {
                 std::cmp::Ordering::Greater

@@ -3,8 +3,6 @@
 pub mod ae;
 pub mod client;
 pub mod glob;
-pub mod hash;
-pub mod listener;
 pub mod membership;
 pub mod merkle;
 pub mod protocol;

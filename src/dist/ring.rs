@@ -6,7 +6,7 @@
 //! them. Placement must match the Go server exactly (same vnode hashes, same walk), so `/v1/owners`
 //! agrees across implementations.
 
-use super::hash::xxhash64;
+use crate::base::hash::xxhash64;
 
 /// Virtual nodes per member (the Go server's `virtualNodesPerNode`).
 pub const VNODES: usize = 64;

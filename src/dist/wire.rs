@@ -5,7 +5,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::http::date::rfc3339_millis;
-use crate::runtime::msg::{Entry, LookupOwned};
+use crate::store::entry::{Entry, LookupOwned};
 use crate::store::Hlc;
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use super::wire::{batch_item_to_entry, check_stamp, entry_to_batch_item, BatchReq};
-use crate::runtime::msg::Entry;
+use crate::store::entry::Entry;
 use crate::store::MAX_CLOCK_AHEAD_MS;
 
 const NOW: u64 = 1_764_000_000_000;

@@ -1,13 +1,11 @@
-//! HTTP/1.1 on httparse: parsing, framing, responses and the connection loop.
-//! Knows bytes and HTTP, nothing about caching.
+//! HTTP/1.1 on httparse: parsing, framing, chunked bodies, responses, path and form decoding.
+//! Knows bytes and HTTP, nothing about callers or caching (the connection loop that uses it is
+//! [`crate::service`]).
 
-pub mod answers;
 pub mod chunked;
-pub mod conn;
 pub mod date;
 pub mod keys;
 pub mod parse;
 #[cfg(test)]
 mod proptests;
 pub mod response;
-pub mod watch;

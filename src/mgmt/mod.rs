@@ -10,10 +10,10 @@ use crate::auth::gate::{Gate, Listener};
 use crate::auth::resolve::Authenticator;
 use crate::auth::{ConnFacts, Scopes};
 use crate::control::ControlCtx;
-use crate::http::answers::{draining_health, forbidden, identify, method_not_allowed};
-use crate::http::conn::Service;
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Responder, TEXT};
+use crate::service::answers::{draining_health, forbidden, identify, method_not_allowed};
+use crate::service::conn::Service;
 
 /// Every route: path, method (`GET` routes also answer HEAD).
 pub const ROUTES: &[(&str, Method)] = &[

@@ -2,9 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::base::hash::xxhash64;
 use crate::config::duration::format_go_duration;
 use crate::control::ControlCtx;
-use crate::dist::hash::xxhash64;
 use crate::http::keys::{check_key, form_decode, query_param};
 use crate::http::response::{json_str, Responder};
 use crate::metrics::dist::{idx, write_json};
@@ -57,7 +57,7 @@ pub async fn stats(ctl: &ControlCtx, r: &mut Responder<'_>) {
     r.json(200, &[], |b| serde_json::to_writer(b, &v).unwrap_or(()));
 }
 
-use crate::node::EXPIRATION_INTERVAL;
+use crate::runtime::EXPIRATION_INTERVAL;
 
 pub async fn config(ctl: &ControlCtx, r: &mut Responder<'_>) {
     let snaps = ctl.snapshots().await;

@@ -16,9 +16,9 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::TaskQueueHandle;
 
 use super::balance::Loads;
-use super::stop::StopSignal;
-use crate::http::conn::{serve, Service};
-use crate::http::watch::Watch;
+use crate::base::stop::StopSignal;
+use crate::service::conn::{serve, Service};
+use crate::service::watch::Watch;
 use crate::tls::Acceptor;
 
 /// The client listener's share in spreading connections over the data cores.

@@ -17,7 +17,7 @@ pub fn init(level: log::LevelFilter, format: LogFormat, node: String) {
     env_logger::Builder::new()
         .filter_level(level)
         .format(move |buf, rec| {
-            let ts = crate::http::date::rfc3339_millis(crate::node::now_ms());
+            let ts = crate::http::date::rfc3339_millis(crate::base::now_ms());
             match format {
                 LogFormat::Text => writeln!(buf, "{ts} {} node={node} {}", rec.level(), rec.args()),
                 LogFormat::Json => {

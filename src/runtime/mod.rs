@@ -4,11 +4,15 @@
 
 pub mod accept;
 pub mod balance;
+pub mod core_ctx;
 pub mod dispatch;
 pub mod logging;
 pub mod msg;
+pub mod node;
 pub mod preflight;
 pub mod rendezvous;
+pub mod scan;
 pub mod sockets;
-pub mod stop;
-pub mod warn_limit;
+
+pub use core_ctx::{shard_for, CoreCtx};
+pub use node::{NodeShared, EXPIRATION_INTERVAL};

@@ -8,18 +8,7 @@ use std::sync::Arc;
 
 use crate::dist::ring::Ring;
 use crate::metrics::CoreSnapshot;
-
-/// A copy of a live item, for replies that leave the owning core.
-#[derive(Debug, Clone)]
-pub struct OwnedItem {
-    pub value: Vec<u8>,
-    /// Length of the value (also set when `value` was not copied, for HEAD).
-    pub len: usize,
-    pub version: u64,
-    pub origin: String,
-    /// Absolute deadline in Unix ms; 0 = no expiry.
-    pub expires_at_ms: u64,
-}
+pub use crate::store::entry::{newer, ApplyStatus, Entry, LookupOwned, OwnedItem};
 
 /// One key of a batch, with its position in the client's request.
 #[derive(Debug)]
@@ -44,130 +33,8 @@ pub struct PutItem {
     pub observe: u64,
 }
 
-/// A versioned entry as it travels between cores and nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    Item {
-        value: Vec<u8>,
-        version: u64,
-        origin: String,
-        expires_at_ms: u64,
-    },
-    Tombstone {
-        version: u64,
-        origin: String,
-        deleted_at_ms: u64,
-    },
-}
-
-impl Entry {
-    /// The entry a coordinator wrote: a delete (`value` None) or a put, at `version` from
-    /// `origin`; `t` is what the key's core returned with the version (the deleted-at time of a
-    /// delete, the expiry deadline of a put, 0 = none).
-    pub fn written(value: Option<Vec<u8>>, version: u64, origin: String, t: u64) -> Entry {
-        match value {
-            None => Entry::Tombstone {
-                version,
-                origin,
-                deleted_at_ms: t,
-            },
-            Some(value) => Entry::Item {
-                value,
-                version,
-                origin,
-                expires_at_ms: t,
-            },
-        }
-    }
-
-    pub fn version(&self) -> u64 {
-        match self {
-            Entry::Item { version, .. } | Entry::Tombstone { version, .. } => *version,
-        }
-    }
-    pub fn origin(&self) -> &str {
-        match self {
-            Entry::Item { origin, .. } | Entry::Tombstone { origin, .. } => origin,
-        }
-    }
-    /// The LWW-newest of `entries` (the first of equals), if any.
-    pub fn newest<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Option<&'a Entry> {
-        entries.into_iter().fold(None, |best, e| match best {
-            Some(b) if !e.newer_than(b) => Some(b),
-            _ => Some(e),
-        })
-    }
-
-    /// A live item at `now_ms`: not a tombstone and not past its deadline (0 = none).
-    pub fn is_live(&self, now_ms: u64) -> bool {
-        match self {
-            Entry::Item { expires_at_ms, .. } => *expires_at_ms == 0 || *expires_at_ms > now_ms,
-            Entry::Tombstone { .. } => false,
-        }
-    }
-
-    /// LWW order (cluster.md §4): greater version, or equal version and smaller origin.
-    pub fn newer_than(&self, other: &Entry) -> bool {
-        newer(
-            self.version(),
-            self.origin(),
-            other.version(),
-            other.origin(),
-        )
-    }
-}
-
-pub fn newer(v1: u64, o1: &str, v2: u64, o2: &str) -> bool {
-    v1 > v2 || (v1 == v2 && o1.as_bytes() < o2.as_bytes())
-}
-
 /// One entry of a batch apply: (position in the request, key hash, key, entry).
 pub type ApplyItem = (usize, u64, Vec<u8>, Entry);
-
-/// Result of a local lookup that may leave the core.
-#[derive(Debug, Clone)]
-pub enum LookupOwned {
-    Item(OwnedItem),
-    Tombstone {
-        version: u64,
-        origin: String,
-        deleted_at_ms: u64,
-    },
-    Absent,
-}
-
-impl LookupOwned {
-    pub fn to_entry(&self) -> Option<Entry> {
-        match self {
-            LookupOwned::Item(i) => Some(Entry::Item {
-                value: i.value.clone(),
-                version: i.version,
-                origin: i.origin.clone(),
-                expires_at_ms: i.expires_at_ms,
-            }),
-            LookupOwned::Tombstone {
-                version,
-                origin,
-                deleted_at_ms,
-            } => Some(Entry::Tombstone {
-                version: *version,
-                origin: origin.clone(),
-                deleted_at_ms: *deleted_at_ms,
-            }),
-            LookupOwned::Absent => None,
-        }
-    }
-}
-
-/// Outcome of applying an incoming entry (cluster.md §4).
-#[derive(Debug, Clone)]
-pub enum ApplyStatus {
-    Applied,
-    /// Same entry held, or a repair skipped by the capacity rule.
-    Ignored,
-    /// The local entry is newer: its version and origin.
-    Newer(u64, String),
-}
 
 /// A coordinated write the control core replicates to the remote owners.
 #[derive(Debug)]

@@ -15,18 +15,18 @@ use glommio::Shares;
 
 use super::CONTROL_MAX_CONNS;
 use super::{join_mesh, warm_timer, Ready};
+use crate::base::stop::StopSignal;
+use crate::control::listener::DistService;
 use crate::control::ControlCtx;
 use crate::dist::client::PeerClient;
-use crate::dist::listener::DistService;
 use crate::dist::membership::Membership;
 use crate::dist::ring::Ring;
 use crate::metrics::bump;
 use crate::mgmt::MgmtService;
-use crate::node::NodeShared;
 use crate::runtime::accept::accept_loop;
 use crate::runtime::dispatch::{Dispatcher, Handled, PeerMap};
 use crate::runtime::msg::{Msg, Op, Reply};
-use crate::runtime::stop::StopSignal;
+use crate::runtime::NodeShared;
 
 pub(super) async fn control_core(
     node: Arc<NodeShared>,
@@ -80,7 +80,7 @@ pub(super) async fn control_core(
         mgmt_rejected: Cell::new(0),
         dist_rejected: Cell::new(0),
         requests: Default::default(),
-        peer_warnings: RefCell::new(crate::runtime::warn_limit::WarnLimit::new(
+        peer_warnings: RefCell::new(crate::base::warn_limit::WarnLimit::new(
             Duration::from_secs(1),
         )),
         node: node.clone(),

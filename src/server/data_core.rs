@@ -14,14 +14,15 @@ use glommio::Shares;
 use super::core_capacity;
 use super::{join_mesh, warm_timer, Ready};
 use crate::api::ClientService;
+use crate::base::now_ms;
+use crate::base::stop::StopSignal;
 use crate::config::EvictionPolicy;
 use crate::dist::ring::Ring;
 use crate::metrics::{bump, CoreMetrics};
-use crate::node::{now_ms, scan, CoreCtx, NodeShared};
 use crate::runtime::accept::{accept_loop, Spread};
 use crate::runtime::dispatch::{Dispatcher, Handled, PeerMap};
 use crate::runtime::msg::{Msg, Op, Reply};
-use crate::runtime::stop::StopSignal;
+use crate::runtime::{scan, CoreCtx, NodeShared};
 use crate::store::{Hlc, Policy, Shard, ShardLimits};
 
 /// Slab slots visited per active-expiry slice (ops.md §3.2).
@@ -61,7 +62,7 @@ pub(super) async fn data_core(
         glommio::Latency::NotImportant,
         "background",
     );
-    // Scans (node::scan): yielding slices, below client and mesh work but not starved by it.
+    // Scans (runtime::scan): yielding slices, below client and mesh work but not starved by it.
     let scan_tq = ex.create_task_queue(Shares::Static(250), glommio::Latency::NotImportant, "scan");
     let (senders, receivers) = join_mesh(mesh).await;
     let cfg = &node.config;
@@ -104,7 +105,7 @@ pub(super) async fn data_core(
                 return Handled::Now(Reply::Count(0));
             }
             if scan::is_scan(&op) {
-                // Long scans run in their own queue, in slices (node::scan).
+                // Long scans run in their own queue, in slices (runtime::scan).
                 let task = glommio::spawn_local_into(scan::scan(handler_ctx.clone(), op), scan_tq)
                     .expect("spawn scan");
                 Handled::Later(Box::pin(task))
@@ -170,7 +171,7 @@ pub(super) async fn data_core(
 /// which the sweep visits too), in slices that yield between them.
 async fn expiry_loop(ctx: Rc<CoreCtx>) {
     loop {
-        glommio::timer::sleep(crate::node::EXPIRATION_INTERVAL).await;
+        glommio::timer::sleep(crate::runtime::EXPIRATION_INTERVAL).await;
         let len = ctx.shard.borrow().len();
         let mut budget = (len / 15).max(EXPIRY_SLICE);
         while budget > 0 {

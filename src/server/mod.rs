@@ -14,14 +14,15 @@ use std::time::Duration;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::base::now_ms;
 use crate::config::Config;
 use crate::dist::membership::{Membership, Timers};
-use crate::node::{now_ms, NodeShared};
 use crate::runtime::dispatch::new_peer_map;
 use crate::runtime::msg::Msg;
 use crate::runtime::preflight::{self, IO_MEMORY};
 use crate::runtime::rendezvous;
 use crate::runtime::sockets::bind_shared;
+use crate::runtime::NodeShared;
 
 mod control_core;
 mod data_core;

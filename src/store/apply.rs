@@ -8,8 +8,9 @@
 
 use std::cmp::Ordering;
 
+use super::entry::lww_cmp;
 use super::shard::{Local, Shard};
-use super::types::{lww_cmp, ApplyResult, Incoming};
+use super::types::{ApplyResult, Incoming};
 
 impl Shard {
     /// Replica apply (cluster.md §4), also used for local writes once the caller has issued a

@@ -40,6 +40,7 @@
 //! * **Origins** (`origin.rs`): node ids are interned per shard, so an entry stores a `u16`.
 
 mod apply;
+pub mod entry;
 mod expiry;
 mod hlc;
 mod index;

@@ -105,7 +105,7 @@ mod tests {
     }
 
     fn put(s: &mut Shard, k: &str, version: u64) {
-        let h = crate::dist::hash::xxhash64(k.as_bytes(), 0);
+        let h = crate::base::hash::xxhash64(k.as_bytes(), 0);
         let e = Incoming::Item {
             value: b"v",
             version,
@@ -116,7 +116,7 @@ mod tests {
     }
 
     fn del(s: &mut Shard, k: &str, version: u64) {
-        let h = crate::dist::hash::xxhash64(k.as_bytes(), 0);
+        let h = crate::base::hash::xxhash64(k.as_bytes(), 0);
         let e = Incoming::Tombstone {
             version,
             origin: "n1",

@@ -16,7 +16,7 @@ use super::policy::Policy;
 use super::tombstone::Tombstones;
 use super::types::{accounted_size, Item, Lookup, ShardLimits, ShardStats, TombstoneInfo};
 
-/// The key hash the shard's callers use: XXH64 with seed 0 (`dist::hash`, cluster.md §3). The
+/// The key hash the shard's callers use: XXH64 with seed 0 (`base::hash`, cluster.md §3). The
 /// shard re-hashes keys with it when its index grows and for scans, which is what lets the index
 /// keep 8 bytes per item instead of a stored hash.
 pub fn key_hash(key: &[u8]) -> u64 {
@@ -168,7 +168,7 @@ impl Shard {
     }
 
     /// Visits live items in log order: `f(hash, key, item)`. No side effects. One unbounded
-    /// [`Self::scan_items_step`]; the runtime scans in bounded steps instead (`node::scan`).
+    /// [`Self::scan_items_step`]; the runtime scans in bounded steps instead (`runtime::scan`).
     pub fn for_each_live(&self, now_ms: u64, mut f: impl FnMut(u64, &[u8], Item<'_>)) {
         self.scan_items_step(0, usize::MAX, now_ms, |h, k, i| {
             f(h, k, i);

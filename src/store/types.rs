@@ -1,8 +1,6 @@
 //! The values a shard takes and returns. They borrow from the shard (or the caller) so that a
 //! lookup never allocates; the caller copies what it needs before the next call.
 
-use std::cmp::Ordering;
-
 /// Accounted bytes per item beyond key and value (ops.md §3 leaves the figure to us).
 ///
 /// An item really costs its log header (11 bytes for a key under 31 bytes, a value under 128
@@ -123,11 +121,4 @@ pub struct ShardStats {
     pub version_conflicts: u64,
     /// Those of the conflicts decided by origin (equal versions).
     pub version_tie_breaks: u64,
-}
-
-/// LWW order (cluster.md §4): `Greater` iff `a` is newer than `b`, i.e. a higher version, or an
-/// equal version and a byte-wise smaller origin. `Equal` means the same write.
-pub(super) fn lww_cmp(a: (u64, &str), b: (u64, &str)) -> Ordering {
-    a.0.cmp(&b.0)
-        .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
 }

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::runtime::warn_limit::WarnLimit;
+use crate::base::warn_limit::WarnLimit;
 use material::{LoadError, Material, Paths};
 
 /// The three listeners, with the names used in logs, metric labels and variables.
@@ -147,7 +147,7 @@ impl Slot {
     /// The warning for a leaf in use whose notAfter has passed (§2: logged, not refused).
     pub fn expired_warning(&self) -> Option<String> {
         let not_after = self.expiry.load(Ordering::Relaxed);
-        (not_after < crate::node::now_ms() as i64 / 1000).then(|| {
+        (not_after < crate::base::now_ms() as i64 / 1000).then(|| {
             format!(
                 "{}={:?} has expired: not_after={}",
                 self.listener.var("CERT"),
@@ -160,7 +160,7 @@ impl Slot {
     /// The warning about `who` to log now, if its 30 s are over: `line` with the count of
     /// the ones left out since.
     pub fn warn_limited(&self, who: &str, line: impl FnOnce() -> String) {
-        let now = crate::node::now_ms();
+        let now = crate::base::now_ms();
         let admitted = self
             .warned
             .lock()

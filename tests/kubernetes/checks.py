@@ -19,7 +19,7 @@ CHECK_CONFIG_TIMEOUT = 10
 # Memory sizing (docs/kubernetes.md "Sizing"): an entry is accounted as key + value + 64 B and
 # takes about key + value + 82 B (PERFORMANCE.md), so real/accounted <= 82/64 < 1.3.
 ACCOUNTED_TO_REAL = 1.3
-CONN_BUFFERS = 32 * 1024  # 16 KiB read + 16 KiB write buffer per client connection (src/http/conn.rs)
+CONN_BUFFERS = 32 * 1024  # 16 KiB read + 16 KiB write buffer per client connection (src/service/conn.rs)
 FIXED_FOOTPRINT = 64 * 1024 * 1024  # process, executors, io_uring memory, peer pools
 GRACE_MARGIN = 2  # seconds beyond preStop + SHUTDOWN_TIMEOUT + 1 s
 SECCOMP_DIR = "deploy/kubernetes/seccomp"

@@ -151,7 +151,7 @@ pub fn settled(w: &World) -> Result<(), String> {
 /// cluster.md §13: once settled, every owner of a key holds the same entry (anti-entropy and
 /// rebalance repaired what writes, hints and crashes left behind).
 fn owners_agree(nodes: &[&crate::node::Node]) -> Result<(), String> {
-    use hypercache::dist::hash::xxhash64;
+    use hypercache::base::hash::xxhash64;
     let ring = &nodes[0].ring;
     let index: std::collections::HashMap<String, usize> =
         nodes.iter().enumerate().map(|(i, _)| (id(i), i)).collect();

@@ -17,7 +17,7 @@ mod check;
 mod node;
 mod world;
 
-use hypercache::dist::hash::xxhash64;
+use hypercache::base::hash::xxhash64;
 use hypercache::dist::membership::State;
 use hypercache::dist::ring::Ring;
 use node::{id, TIMERS};

@@ -16,6 +16,8 @@ mod select;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_gossip;
+#[cfg(test)]
 mod tests_lifecycle;
 mod update;
 

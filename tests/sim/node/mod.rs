@@ -11,6 +11,7 @@ mod writes;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use hypercache::base::hash::xxhash64;
 use hypercache::config::Consistency;
 use hypercache::control::hints::HintQueues;
 use hypercache::control::moves::Rebalance;
@@ -18,7 +19,6 @@ use hypercache::control::quorum::{after_round, After, Quorum};
 use hypercache::control::reconcile::Schedule;
 use hypercache::control::replicate::Ack;
 use hypercache::dist::ae::Digest;
-use hypercache::dist::hash::xxhash64;
 use hypercache::dist::membership::{Effect, Entry as Member, Membership, ProbeOutcome, Timers};
 use hypercache::dist::ring::Ring;
 use hypercache::runtime::msg::Entry;

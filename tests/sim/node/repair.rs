@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
+use hypercache::base::hash::xxhash64;
 use hypercache::control::moves::{Move, Scan};
 use hypercache::control::reconcile::{differing_leaves, plan, Plan};
 use hypercache::dist::ae::{leaf_of, leaves_of, root, Digest};
-use hypercache::dist::hash::xxhash64;
 use hypercache::dist::membership::State;
 use hypercache::runtime::msg::Entry;
 

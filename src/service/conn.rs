@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use super::chunked::{ChunkError, ChunkedDecoder};
-use super::parse::{parse_head, BodyKind, FramingError, Head, Parsed, MAX_HEAD};
-use super::response::{write_error_body, ConnHeader, Responder, JSON};
 use super::watch::{coarse_now, Guard, Watch};
 use crate::auth::gate::Gate;
 use crate::auth::ConnFacts;
-use crate::runtime::stop::StopSignal;
+use crate::base::stop::StopSignal;
+use crate::http::chunked::{ChunkError, ChunkedDecoder};
+use crate::http::parse::{parse_head, BodyKind, FramingError, Head, Parsed, MAX_HEAD};
+use crate::http::response::{write_error_body, ConnHeader, Responder, JSON};
 use crate::tls::handshake;
 use crate::tls::stream::Stream;
 use crate::tls::Acceptor;
@@ -180,7 +180,7 @@ fn framing_response(out: &mut Vec<u8>, e: FramingError) {
     };
     let mut body = Vec::with_capacity(96);
     write_error_body(&mut body, code, e.message);
-    super::response::write_head(
+    crate::http::response::write_head(
         out,
         e.status,
         Some(JSON),
@@ -374,7 +374,7 @@ async fn handle_one<S: Service>(
         let mut r = Responder {
             out: &mut c.out,
             scratch,
-            head_only: head.method == super::parse::Method::Head,
+            head_only: head.method == crate::http::parse::Method::Head,
             conn: if head.body.announced() {
                 ConnHeader::Close
             } else {

@@ -4,13 +4,14 @@
 use serde_json::Value;
 
 use super::{bad, ok_json, query_key, DistService};
-use crate::dist::hash::xxhash64;
+use crate::base::hash::xxhash64;
+use crate::base::now_ms;
 use crate::dist::membership::Entry as Member;
 use crate::dist::wire::{self, BatchGetReq, GetResp};
 use crate::http::keys::{check_key, form_decode, query_param};
 use crate::http::response::{Responder, TEXT};
-use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{KeyRef, Op, Reply};
+use crate::runtime::shard_for;
 
 impl DistService {
     pub(super) async fn get(&self, query: &[u8], r: &mut Responder<'_>) {

@@ -2,10 +2,10 @@
 //! security.md §6): one place, so the client, management and dist listeners
 //! cannot drift apart.
 
-use super::parse::Head;
-use super::response::{Hv, Responder};
 use crate::auth::gate::Gate;
 use crate::auth::{ConnFacts, Who};
+use crate::http::parse::Head;
+use crate::http::response::{Hv, Responder};
 
 /// The caller's identity, or None after writing the 401.
 pub fn identify<'g>(

@@ -1,19 +1,14 @@
-//! Node-wide state and the per-core context.
+//! Node-wide state.
 //!
 //! [`NodeShared`] is the only state every thread sees: the immutable config
 //! and a few flags (draining, shutdown). It holds no data and no lock; the data
 //! path reads one atomic flag (draining) on writes only.
-
-pub mod core_ctx;
-pub mod scan;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
-
-pub use core_ctx::{shard_for, CoreCtx};
 
 pub struct NodeShared {
     pub config: Config,
@@ -70,10 +65,3 @@ impl NodeShared {
 /// Period of each data core's active expiry task (ops.md §3.2); `/config`
 /// shows it as `expirationInterval`.
 pub const EXPIRATION_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Wall clock in Unix milliseconds: versions and TTL deadlines use it.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}

@@ -8,12 +8,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::{now_ms, NodeShared};
+use super::NodeShared;
+use crate::base::now_ms;
+use crate::base::stop::StopSignal;
 use crate::dist::ring::Ring;
 use crate::metrics::{CoreMetrics, CoreSnapshot};
 use crate::runtime::dispatch::Dispatcher;
 use crate::runtime::msg::{ApplyStatus, Entry, KeyRef, LookupOwned, Op, OwnedItem, PutItem, Reply};
-use crate::runtime::stop::StopSignal;
 use crate::store::{ApplyResult, Hlc, Incoming, Item, Lookup, Shard};
 
 /// Which data core owns a key hash. Uses the low 32 bits: ring placement
@@ -292,7 +293,7 @@ impl CoreCtx {
                 unreachable!("cluster jobs go to the control core")
             }
             Op::AeDigests { .. } | Op::Keys { .. } | Op::ScanKeys | Op::MerkleEntries => {
-                unreachable!("scans run in node::scan, in the scan queue")
+                unreachable!("scans run in runtime::scan, in the scan queue")
             }
         }
     }

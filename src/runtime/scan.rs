@@ -12,7 +12,8 @@
 
 use std::rc::Rc;
 
-use super::{now_ms, CoreCtx};
+use super::CoreCtx;
+use crate::base::now_ms;
 use crate::dist::ae::Digest;
 use crate::runtime::msg::{Op, Reply};
 use crate::store::{Item, Resume};

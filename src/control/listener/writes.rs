@@ -2,12 +2,13 @@
 //! the coordinator a Go sender asks for with `replicate:true`.
 
 use super::{ack_body, bad, ok_json, query_key, DistService};
-use crate::dist::hash::xxhash64;
+use crate::base::hash::xxhash64;
+use crate::base::now_ms;
 use crate::dist::wire::{self, BatchReq, SetReq};
 use crate::http::keys::{check_key, form_decode, query_param};
 use crate::http::response::Responder;
-use crate::node::{now_ms, shard_for};
 use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, Op, Reply};
+use crate::runtime::shard_for;
 
 impl DistService {
     pub(super) async fn apply_one(&self, key: &str, entry: Entry) -> ApplyStatus {

@@ -20,12 +20,12 @@ use serde_json::Value;
 use crate::auth::peer::PeerToken;
 use crate::auth::ConnFacts;
 use crate::control::ControlCtx;
-use crate::http::answers::{draining_health, method_not_allowed, unauthorized};
-use crate::http::conn::Service;
 use crate::http::keys::{check_key, form_decode, query_param};
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Responder, TEXT};
 use crate::runtime::msg::ApplyStatus;
+use crate::service::answers::{draining_health, method_not_allowed, unauthorized};
+use crate::service::conn::Service;
 
 /// Dist bodies may be larger than client ones (cluster.md §12.1).
 pub const MAX_DIST_BODY: u64 = 17 << 20;

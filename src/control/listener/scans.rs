@@ -2,7 +2,7 @@
 //! leaves and digests.
 
 use super::{bad, ok_json, DistService};
-use crate::dist::hash::xxhash64;
+use crate::base::hash::xxhash64;
 use crate::dist::wire;
 use crate::http::keys::{form_decode, query_param};
 use crate::http::response::Responder;

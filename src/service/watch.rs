@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::stop::StopSignal;
+use crate::base::stop::StopSignal;
 
 const SWEEP: Duration = Duration::from_millis(250);
 
@@ -130,7 +130,7 @@ impl Watch {
             let stopped = stop.race(glommio::timer::sleep(SWEEP)).await.is_none();
             let now = Instant::now();
             COARSE.with(|c| c.set(Some(now)));
-            super::response::refresh_date();
+            crate::http::response::refresh_date();
             // Deadlines were set from the coarse clock, up to one period
             // early; the sweep uses the real one.
             self.sweep(now, stopped || stop.is_set());
