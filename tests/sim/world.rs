@@ -165,6 +165,25 @@ impl World {
         self.carry_out(i, out);
     }
 
+    /// Starts `members` as one converged cluster: no seeds, every node's table holding every
+    /// other member as `alive` ([`Node::adopt`]), timers running from now.
+    pub fn start_converged(&mut self, members: &[usize]) {
+        for &i in members {
+            self.start_seeded(i, &[]);
+        }
+        let table: Vec<_> = members
+            .iter()
+            .map(|&i| self.nodes[i].as_ref().expect("just started").self_entry())
+            .collect();
+        for &i in members {
+            let now = self.now;
+            self.nodes[i]
+                .as_mut()
+                .expect("just started")
+                .adopt(&table, now);
+        }
+    }
+
     fn index_of(a: &str) -> usize {
         a.rsplit_once('.')
             .and_then(|(_, p)| p.split(':').next())

@@ -314,14 +314,17 @@ impl Membership {
             .filter(|(_, m)| m.state.is_ring())
             .map(|(id, _)| id.clone())
             .collect();
-        // §11: a lone drained node keeps serving its data, so it stays in its own ring while no
-        // other member is `alive` (suspect ones do not count: they may be gone).
-        let other_alive = self.members.values().any(|m| m.state == State::Alive);
-        if !self.leaving || !other_alive {
+        if self.self_in_ring() {
             let pos = out.partition_point(|id| id.as_bytes() < self.self_id.as_bytes());
             out.insert(pos, self.self_id.clone());
         }
         out
+    }
+
+    /// §11: a lone drained node keeps serving its data, so it stays in its own ring while no
+    /// other member is `alive` (suspect ones do not count: they may be gone).
+    pub(super) fn self_in_ring(&self) -> bool {
+        !self.leaving || !self.members.values().any(|m| m.state == State::Alive)
     }
 
     /// Address of a member (self included).

@@ -283,3 +283,71 @@ fn two_node_cluster_k0_meets_invariant_11() {
         assert_eq!(a.counters().nodes_dead, 1);
     }
 }
+
+// ---- RingChanged is exact -----------------------------------------------------------------------
+
+/// `RingChanged` is derived from the members whose ring membership flipped, not by comparing two
+/// id lists. Over random merges (every state, incarnations up and down, the same member twice in
+/// one payload), probe results, timers and a leave, it is reported exactly when `ring_members()`
+/// differs before and after the call (the first leave always reports it: the driver re-plans
+/// hand-off).
+#[test]
+fn ring_changed_is_reported_exactly_when_the_ring_differs() {
+    let states = [State::Alive, State::Suspect, State::Dead, State::Left];
+    let ids = ["n0", "n2", "n3", "n4", "n5"];
+    let mut rng = fastrand::Rng::with_seed(11);
+    let (mut changed, mut unchanged) = (0, 0);
+    for round in 0..200 {
+        let mut m = node_with(&[("n2", State::Alive, 1), ("n3", State::Alive, 1)]);
+        let mut now = 0;
+        for step in 0..60 {
+            now += rng.u64(0..3 * T);
+            let before = m.ring_members();
+            let (fx, forced) = match rng.u8(0..10) {
+                0..=5 => {
+                    let n = rng.usize(1..4);
+                    let batch: Vec<Entry> = (0..n)
+                        .map(|_| {
+                            let id = ids[rng.usize(..ids.len())];
+                            ent(id, states[rng.usize(..4)], rng.u64(0..4))
+                        })
+                        .collect();
+                    (m.merge(&batch, None, now), false)
+                }
+                6 | 7 => {
+                    let target = ids[rng.usize(..ids.len())];
+                    let outcome = if rng.bool() {
+                        ProbeOutcome::Ack
+                    } else {
+                        ProbeOutcome::Failed {
+                            relays_asked: 2,
+                            relays_silent: rng.bool(),
+                            relay_ack: false,
+                        }
+                    };
+                    (m.probe_result(target, outcome, now), false)
+                }
+                8 if round % 4 == 0 && step > 30 => {
+                    // The first leave always re-plans; a repeated one only repeats the push.
+                    let first = !m.is_leaving();
+                    (m.leave(), first)
+                }
+                _ => (m.tick(now), false),
+            };
+            let differs = m.ring_members() != before;
+            assert_eq!(
+                ring_changed(&fx),
+                differs || forced,
+                "round {round} step {step}: ring {before:?} -> {:?}",
+                m.ring_members()
+            );
+            if differs {
+                changed += 1;
+            } else {
+                unchanged += 1;
+            }
+        }
+    }
+    // The walk exercised both answers many times.
+    assert!(changed > 500 && unchanged > 500, "{changed} / {unchanged}");
+}

@@ -290,6 +290,31 @@ impl Node {
         }
     }
 
+    /// This node's own row of the membership table (its id, address and incarnation).
+    pub fn self_entry(&self) -> Member {
+        let me = id(self.idx);
+        self.membership
+            .table()
+            .into_iter()
+            .find(|e| e.id == me)
+            .expect("a membership table holds its own node")
+    }
+
+    /// Joins an already-converged cluster (the scale report's start): `table` is merged as if
+    /// one gossip had delivered it, and the pushes that merge asks for are dropped. They are the
+    /// cold-start storm (every newly alive member pushed to everyone, docs/cluster.md) that the
+    /// steady-state figures leave out; at 1 000 members it does not fit in memory. The ring and
+    /// the rebalance core follow the merge as after any other.
+    pub fn adopt(&mut self, table: &[Member], now: u64) {
+        let fx = self.membership.merge(table, None, now);
+        let fx = fx
+            .into_iter()
+            .filter(|e| !matches!(e, Effect::GossipTo(_)))
+            .collect();
+        self.effects(fx, &mut Out::default());
+        self.joined = true;
+    }
+
     /// A graceful leave (cluster.md §2.7): `left` at the current incarnation, pushed out.
     pub fn leave(&mut self, out: &mut Out) {
         let fx = self.membership.leave();
