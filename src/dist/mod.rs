@@ -6,6 +6,7 @@ pub mod glob;
 pub mod membership;
 pub mod merkle;
 pub mod protocol;
+pub mod queries;
 pub mod ring;
 pub mod sha256;
 pub mod wire;

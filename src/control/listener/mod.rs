@@ -20,7 +20,6 @@ use serde_json::Value;
 use crate::auth::peer::PeerToken;
 use crate::auth::ConnFacts;
 use crate::control::ControlCtx;
-use crate::http::keys::{check_key, form_decode, query_param};
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Responder, TEXT};
 use crate::runtime::msg::ApplyStatus;
@@ -104,15 +103,6 @@ pub(super) fn ok_json(r: &mut Responder<'_>, v: &impl serde::Serialize) {
     r.json(200, &[], |b| {
         let _ = serde_json::to_writer(b, v);
     });
-}
-
-/// A key from a query parameter: form-decoded, UTF-8, 1..1024 bytes.
-pub(super) fn query_key(query: &[u8], name: &[u8]) -> Result<String, String> {
-    let raw = query_param(query, name).ok_or("missing key")?;
-    let bytes = form_decode(raw).map_err(|e| e.message())?;
-    let key = String::from_utf8(bytes).map_err(|_| "invalid key: not valid UTF-8".to_string())?;
-    check_key(&key).map_err(|e| e.message())?;
-    Ok(key)
 }
 
 pub(super) fn ack_body(s: &ApplyStatus) -> Value {

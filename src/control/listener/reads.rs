@@ -3,20 +3,21 @@
 
 use serde_json::Value;
 
-use super::{bad, ok_json, query_key, DistService};
+use super::{bad, ok_json, DistService};
 use crate::base::hash::xxhash64;
 use crate::base::now_ms;
 use crate::dist::membership::Entry as Member;
+use crate::dist::queries::{GetQuery, ProbeQuery};
 use crate::dist::wire::{self, BatchGetReq, GetResp};
-use crate::http::keys::{check_key, form_decode, query_param};
+use crate::http::keys::check_key;
 use crate::http::response::{Responder, TEXT};
 use crate::runtime::msg::{KeyRef, Op, Reply};
 use crate::runtime::shard_for;
 
 impl DistService {
     pub(super) async fn get(&self, query: &[u8], r: &mut Responder<'_>) {
-        let key = match query_key(query, b"key") {
-            Ok(k) => k,
+        let key = match GetQuery::parse(query) {
+            Ok(q) => q.key,
             Err(e) => return bad(r, &e),
         };
         let hash = xxhash64(key.as_bytes(), 0);
@@ -90,13 +91,10 @@ impl DistService {
     }
 
     pub(super) async fn probe(&self, query: &[u8], r: &mut Responder<'_>) {
-        let Some(target) = query_param(query, b"target").and_then(|t| form_decode(t).ok()) else {
-            return bad(r, "missing target");
+        let target = match ProbeQuery::parse(query) {
+            Ok(q) => q.target,
+            Err(e) => return bad(r, &e),
         };
-        let target = String::from_utf8_lossy(&target).into_owned();
-        if target.is_empty() {
-            return bad(r, "missing target");
-        }
         let Some(addr) = self.ctl.address_of(&target) else {
             return r.error(404, "NOT_FOUND", "unknown target");
         };

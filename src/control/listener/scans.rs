@@ -3,8 +3,8 @@
 
 use super::{bad, ok_json, DistService};
 use crate::base::hash::xxhash64;
+use crate::dist::queries::{KeysQuery, LeavesQuery};
 use crate::dist::wire;
-use crate::http::keys::{form_decode, query_param};
 use crate::http::response::Responder;
 use crate::runtime::msg::{Op, Reply};
 
@@ -33,32 +33,14 @@ impl DistService {
     /// cursor is `<core>.<log position the page starts at>`, so a page resumes in
     /// O(page) however deep into the shard it is.
     pub(super) async fn keys(&self, query: &[u8], r: &mut Responder<'_>) {
-        let param = |n: &[u8]| {
-            query_param(query, n)
-                .and_then(|v| form_decode(v).ok())
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        let q = match KeysQuery::parse(query) {
+            Ok(q) => q,
+            Err(e) => return bad(r, &e),
         };
-        let limit = match param(b"limit").as_deref() {
-            None | Some("") | Some("0") => 10_000,
-            Some(l) => match l.parse::<usize>() {
-                Ok(n) => n,
-                Err(_) => return bad(r, "invalid limit: must be a non-negative integer"),
-            },
-        };
-        let (mut core, mut from) = match param(b"cursor").as_deref() {
-            None | Some("") => (0usize, 0usize),
-            Some(c) => match c
-                .split_once('.')
-                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-            {
-                Some((a, b)) if a < self.ctl.cores => (a, b),
-                _ => return bad(r, "invalid cursor"),
-            },
-        };
-        let pattern = match crate::dist::glob::Pattern::parse(&param(b"q").unwrap_or_default()) {
-            Ok(p) => p,
-            Err(_) => return bad(r, "invalid glob pattern"),
-        };
+        let ((mut core, mut from), limit, pattern) = (q.cursor, q.limit, q.pattern);
+        if core >= self.ctl.cores {
+            return bad(r, "invalid cursor");
+        }
         let ring = self.ctl.ring.borrow().clone();
         let mut keys = Vec::new();
         let mut next = String::new();
@@ -106,22 +88,10 @@ impl DistService {
 
     /// `GET /internal/ae/leaves?peer=A&ring=FP&root=R` (cluster.md §12.3).
     pub(super) async fn ae_leaves(&self, query: &[u8], r: &mut Responder<'_>) {
-        let param = |n: &[u8]| {
-            query_param(query, n)
-                .and_then(|v| form_decode(v).ok())
-                .and_then(|v| String::from_utf8(v).ok())
-                .filter(|v| !v.is_empty())
+        let LeavesQuery { peer, ring, root } = match LeavesQuery::parse(query) {
+            Ok(q) => q,
+            Err(e) => return bad(r, &e),
         };
-        let (Some(peer), Some(ring), Some(root)) = (param(b"peer"), param(b"ring"), param(b"root"))
-        else {
-            return bad(r, "missing peer, ring or root");
-        };
-        let Ok(root) = u64::from_str_radix(&root, 16) else {
-            return bad(r, "malformed root: expected 16 hex digits");
-        };
-        if ring.len() != 16 || u64::from_str_radix(&ring, 16).is_err() {
-            return bad(r, "malformed ring: expected 16 hex digits");
-        }
         if ring != self.ctl.ring_fp() {
             return self.ring_mismatch(r);
         }

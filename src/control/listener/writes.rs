@@ -1,11 +1,12 @@
 //! Write routes of the dist listener: `/internal/set`, `/internal/del`, `/internal/batch`, and
 //! the coordinator a Go sender asks for with `replicate:true`.
 
-use super::{ack_body, bad, ok_json, query_key, DistService};
+use super::{ack_body, bad, ok_json, DistService};
 use crate::base::hash::xxhash64;
 use crate::base::now_ms;
+use crate::dist::queries::DelQuery;
 use crate::dist::wire::{self, BatchReq, SetReq};
-use crate::http::keys::{check_key, form_decode, query_param};
+use crate::http::keys::check_key;
 use crate::http::response::Responder;
 use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, Op, Reply};
 use crate::runtime::shard_for;
@@ -64,48 +65,16 @@ impl DistService {
     }
 
     pub(super) async fn del(&self, query: &[u8], r: &mut Responder<'_>) {
-        let key = match query_key(query, b"key") {
-            Ok(k) => k,
+        let q = match DelQuery::parse(query, now_ms()) {
+            Ok(q) => q,
             Err(e) => return bad(r, &e),
         };
-        let num = |name: &[u8]| -> Result<Option<u64>, String> {
-            match query_param(query, name) {
-                None | Some(b"") => Ok(None),
-                Some(v) => std::str::from_utf8(v)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .map(Some)
-                    .ok_or_else(|| {
-                        format!("invalid {}: not a number", String::from_utf8_lossy(name))
-                    }),
-            }
-        };
-        let (version, deleted_at) = match (num(b"version"), num(b"deleted_at")) {
-            (Ok(v), Ok(d)) => (v, d),
-            (Err(e), _) | (_, Err(e)) => return bad(r, &e),
-        };
-        match query_param(query, b"replicate") {
-            None | Some(b"true" | b"false" | b"") => {}
-            Some(_) => return bad(r, "invalid replicate: must be true or false"),
-        }
-        // A malformed origin is a 400, never "unversioned": that would version the delete here
-        // and let it beat every existing write of the key.
-        let origin = match query_param(query, b"origin") {
-            None => String::new(),
-            Some(o) => match form_decode(o).ok().and_then(|o| String::from_utf8(o).ok()) {
-                Some(o) => o,
-                None => return bad(r, "invalid origin: bad percent-encoding or not UTF-8"),
-            },
-        };
-        if let Err(e) = wire::check_stamp(version.unwrap_or(0), &origin, now_ms()) {
-            return bad(r, &e);
-        }
+        let (key, replicate) = (q.key, q.replicate);
         let entry = Entry::Tombstone {
-            version: version.unwrap_or(0),
-            origin,
-            deleted_at_ms: deleted_at.unwrap_or_else(now_ms),
+            version: q.version,
+            origin: q.origin,
+            deleted_at_ms: q.deleted_at_ms.unwrap_or_else(now_ms),
         };
-        let replicate = query_param(query, b"replicate") == Some(b"true");
         let status = if replicate {
             self.coordinate(&key, entry).await
         } else {
