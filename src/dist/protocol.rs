@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::ae::Digest;
 use super::client::encode_query;
-use super::wire::{AckResp, BatchGetReq, BatchGetResp, BatchItem, BatchReq, BatchResp, GetResp};
+use super::wire::{
+    AckResp, BatchGetReq, BatchGetResp, BatchItem, BatchReq, BatchResp, DigestsReq, GetResp,
+};
 
 /// Why a call did not produce its answer.
 #[derive(Debug)]
@@ -222,7 +224,12 @@ impl Call for AeDigests<'_> {
         "/internal/ae/digests".into()
     }
     fn body(&self) -> Option<Vec<u8>> {
-        json(&serde_json::json!({"peer": self.me, "ring": self.ring, "leaves": self.leaves}))
+        json(&DigestsReq {
+            peer: self.me.to_string(),
+            ring: self.ring.to_string(),
+            // Leaf indexes are below ae::LEAVES (1024), so they fit the wire's u16.
+            leaves: self.leaves.iter().map(|&l| l as u16).collect(),
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! The server side of the peer routes that carry their request in the query string
 //! (`/internal/get`, `/internal/del`, `/internal/probe`, `/internal/keys`,
 //! `/internal/ae/leaves`): each is decoded and validated here, in one place, into a typed
-//! request, so a route handler never looks at a raw parameter. The client side of the same routes
+//! request, so a route handler never looks at a raw parameter (the body routes decode into the
+//! request types of `wire.rs`, such as `DigestsReq`). The client side of the same routes
 //! is [`super::protocol`] (`GetKey`, `DelOne`, `Probe`, `KeysPage`, `AeLeaves`); the tests below
 //! encode with it and decode with this, so the two cannot drift apart.
 //!

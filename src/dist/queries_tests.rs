@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::dist::protocol::{AeLeaves, Call, DelOne, GetKey, KeysPage, Probe};
+use crate::dist::protocol::{AeDigests, AeLeaves, Call, DelOne, GetKey, KeysPage, Probe};
+use crate::dist::wire::DigestsReq;
 
 /// The query part of a client target.
 fn query_of(target: &str) -> Vec<u8> {
@@ -72,6 +73,18 @@ proptest! {
         prop_assert_eq!(LeavesQuery::parse(&q), Ok(LeavesQuery { peer, ring, root }));
     }
 
+    #[test]
+    fn digests_round_trip(
+        peer in "[a-z0-9-]{1,20}",
+        leaves in prop::collection::vec(0usize..crate::dist::ae::LEAVES, 0..=64),
+    ) {
+        let call = AeDigests { me: &peer, ring: "00000000000000ff", leaves: &leaves };
+        let got = DigestsReq::parse(&call.body().unwrap()).unwrap();
+        prop_assert_eq!(got.peer, peer);
+        prop_assert_eq!(got.ring, "00000000000000ff");
+        prop_assert_eq!(got.leaves.iter().map(|&l| l as usize).collect::<Vec<_>>(), leaves);
+    }
+
     /// Whatever bytes a peer sends, decoding answers (no panic), and a delete that decodes has a
     /// valid key and stamp.
     #[test]
@@ -80,6 +93,9 @@ proptest! {
         let _ = ProbeQuery::parse(&q);
         let _ = KeysQuery::parse(&q);
         let _ = LeavesQuery::parse(&q);
+        if let Ok(d) = DigestsReq::parse(&q) {
+            prop_assert!(d.leaves.len() <= 64);
+        }
         if let Ok(d) = DelQuery::parse(&q, NOW) {
             prop_assert!(check_key(&d.key).is_ok());
             prop_assert!(wire::check_stamp(d.version, &d.origin, NOW).is_ok());
@@ -139,4 +155,23 @@ fn malformed_parameters_name_themselves() {
         LeavesQuery::parse(b"peer=a&root=1").unwrap_err(),
         "missing peer, ring or root"
     );
+}
+
+#[test]
+fn digests_requests_are_bounded() {
+    let many: Vec<u16> = (0..65).collect();
+    let body =
+        serde_json::to_vec(&serde_json::json!({"peer": "a", "ring": "r", "leaves": many})).unwrap();
+    assert_eq!(
+        DigestsReq::parse(&body).unwrap_err(),
+        "leaves: at most 64 indexes in 0..1023"
+    );
+    let body = br#"{"peer":"a","ring":"r","leaves":[1024]}"#;
+    assert_eq!(
+        DigestsReq::parse(body).unwrap_err(),
+        "leaves: at most 64 indexes in 0..1023"
+    );
+    assert!(DigestsReq::parse(br#"{"peer":"a"}"#)
+        .unwrap_err()
+        .starts_with("invalid JSON"));
 }

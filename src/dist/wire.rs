@@ -127,6 +127,31 @@ pub struct BatchGetResp {
     pub results: Vec<BatchGetResult>,
 }
 
+/// `POST /internal/ae/digests` (cluster.md §12.3): the caller, its ring fingerprint and at most
+/// [`MAX_DIGEST_LEAVES`] leaf indexes. Sent by `protocol::AeDigests`, decoded by [`DigestsReq::parse`].
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub struct DigestsReq {
+    pub peer: String,
+    pub ring: String,
+    pub leaves: Vec<u16>,
+}
+
+/// Leaves one digests request may ask for.
+pub const MAX_DIGEST_LEAVES: usize = 64;
+
+impl DigestsReq {
+    pub fn parse(body: &[u8]) -> Result<DigestsReq, String> {
+        let req: DigestsReq =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        if req.leaves.len() > MAX_DIGEST_LEAVES
+            || req.leaves.iter().any(|&l| l as usize >= super::ae::LEAVES)
+        {
+            return Err("leaves: at most 64 indexes in 0..1023".into());
+        }
+        Ok(req)
+    }
+}
+
 /// `origin` of a peer's entry: a node id (cluster.md §1), or "" from an unversioned Go sender.
 /// Anything else is refused: an origin that cannot be a node id is garbage, and taking it as
 /// unversioned would make the receiver version it afresh, beating every existing write.

@@ -111,24 +111,10 @@ impl DistService {
 
     /// `POST /internal/ae/digests` `{"peer","ring","leaves":[..≤64]}`.
     pub(super) async fn ae_digests(&self, body: &[u8], r: &mut Responder<'_>) {
-        #[derive(serde::Deserialize)]
-        struct Req {
-            peer: String,
-            ring: String,
-            leaves: Vec<u16>,
-        }
-        let req: Req = match serde_json::from_slice(body) {
+        let req = match wire::DigestsReq::parse(body) {
             Ok(v) => v,
-            Err(e) => return bad(r, &format!("invalid JSON: {e}")),
+            Err(e) => return bad(r, &e),
         };
-        if req.leaves.len() > 64
-            || req
-                .leaves
-                .iter()
-                .any(|&l| l as usize >= crate::dist::ae::LEAVES)
-        {
-            return bad(r, "leaves: at most 64 indexes in 0..1023");
-        }
         if req.ring != self.ctl.ring_fp() {
             return self.ring_mismatch(r);
         }

@@ -295,7 +295,7 @@ fn two_node_cluster_k0_meets_invariant_11() {
 fn ring_changed_is_reported_exactly_when_the_ring_differs() {
     let states = [State::Alive, State::Suspect, State::Dead, State::Left];
     let ids = ["n0", "n2", "n3", "n4", "n5"];
-    let mut rng = fastrand::Rng::with_seed(11);
+    let rng = fastrand::Rng::with_seed(11);
     let (mut changed, mut unchanged) = (0, 0);
     for round in 0..200 {
         let mut m = node_with(&[("n2", State::Alive, 1), ("n3", State::Alive, 1)]);
