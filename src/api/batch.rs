@@ -15,7 +15,7 @@ use crate::base::now_ms;
 use crate::http::keys::check_key;
 use crate::http::response::{json_str, Responder};
 use crate::metrics::bump;
-use crate::runtime::msg::{KeyRef, Op, OwnedItem, PutItem, Reply};
+use crate::runtime::msg::{KeyRef, Op, OwnedItem, PutItem, Reply, Value};
 use crate::runtime::shard_for;
 
 #[derive(Deserialize)]
@@ -356,7 +356,7 @@ impl ClientService {
                 idx,
                 hash,
                 key: key.as_bytes().to_vec(),
-                value,
+                value: value.into(),
                 ttl_ms,
                 store: true,
                 observe: 0,
@@ -383,7 +383,7 @@ impl ClientService {
             idx,
             hash,
             key,
-            value: Vec::new(),
+            value: Value::default(),
             ttl_ms: 0,
             store: true,
             observe: 0,

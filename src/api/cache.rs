@@ -185,7 +185,7 @@ impl ClientService {
             idx: 0,
             hash,
             key: key.to_vec(),
-            value: value.unwrap_or_default().to_vec(),
+            value: value.unwrap_or_default().to_vec().into(),
             ttl_ms,
             store,
             observe: 0,

@@ -8,7 +8,8 @@
 use super::ClientService;
 use crate::http::response::Responder;
 use crate::runtime::msg::{
-    Entry, LookupOwned, Op, OwnedItem, PutItem, ReadJob, ReadOutcome, Reply, WriteJob, WriteOutcome,
+    Entry, LookupOwned, Op, OwnedItem, PutItem, ReadJob, ReadOutcome, Reply, Value, WriteJob,
+    WriteOutcome,
 };
 use crate::runtime::shard_for;
 
@@ -62,9 +63,9 @@ impl ClientService {
         let cores = self.ctx.cores;
         let mut groups: Vec<Vec<PutItem>> = (0..cores).map(|_| Vec::new()).collect();
         let mut meta = Vec::with_capacity(items.len());
-        // The value is kept here for replication; the core gets its own copy
-        // only when it must store it (this node is an owner).
-        let mut values: std::collections::HashMap<usize, Vec<u8>> = Default::default();
+        // The value is kept here for replication and shared with the key's core, which copies
+        // it into its shard only when this node is an owner.
+        let mut values: std::collections::HashMap<usize, Value> = Default::default();
         for (mut p, owners) in items {
             p.store = owners.iter().any(|o| o == self.me());
             let value = std::mem::take(&mut p.value);

@@ -269,7 +269,7 @@ mod tests {
 
     fn item(v: u64, len: usize, exp: u64) -> Entry {
         Entry::Item {
-            value: vec![b'x'; len],
+            value: vec![b'x'; len].into(),
             version: v,
             origin: "n1".into(),
             expires_at_ms: exp,

@@ -55,7 +55,7 @@ fn owned(e: Entry) -> ReadOutcome {
             expires_at_ms,
         } => ReadOutcome::Found(OwnedItem {
             len: value.len(),
-            value,
+            value: value.to_vec(),
             version,
             origin,
             expires_at_ms,

@@ -25,7 +25,7 @@ use crate::dist::client::REQUEST_TIMEOUT;
 use crate::dist::protocol::{Batch, DelOne, PeerError, SetOne};
 use crate::dist::wire::{self, AckResp};
 use crate::metrics::dist::idx;
-use crate::runtime::msg::{Entry, Op, PutItem, Reply, WriteJob, WriteOutcome};
+use crate::runtime::msg::{Entry, Op, PutItem, Reply, Value, WriteJob, WriteOutcome};
 use crate::runtime::shard_for;
 
 /// Bodies are split below the dist listener's 17 MiB cap.
@@ -80,7 +80,7 @@ impl ControlCtx {
         let delete = matches!(job.entry, Entry::Tombstone { .. });
         let value = match &job.entry {
             Entry::Item { value, .. } => value.clone(),
-            _ => Vec::new(),
+            _ => Value::default(),
         };
         let p = PutItem {
             idx: job.idx,

@@ -173,7 +173,7 @@ mod tests {
 
     fn item(v: u64, o: &str, exp: u64) -> Entry {
         Entry::Item {
-            value: b"v".to_vec(),
+            value: b"v".to_vec().into(),
             version: v,
             origin: o.into(),
             expires_at_ms: exp,

@@ -267,7 +267,7 @@ pub fn batch_item_to_entry(it: &BatchItem, now_ms: u64) -> Result<Entry, String>
     }
     let value = unb64(it.value.as_deref().ok_or("missing value")?)?;
     Ok(Entry::Item {
-        value,
+        value: value.into(),
         version: it.version,
         origin: it.origin.clone(),
         expires_at_ms: if exp > 0 { now_ms + exp as u64 } else { 0 },
@@ -280,7 +280,7 @@ pub fn wire_item_to_entry(it: &ItemWire, now_ms: u64) -> Result<Entry, String> {
         return Err("invalid expiration_ms: must be >= 0".into());
     }
     Ok(Entry::Item {
-        value: unb64(&it.value)?,
+        value: unb64(&it.value)?.into(),
         version: it.version,
         origin: it.origin.clone(),
         expires_at_ms: if it.expiration_ms > 0 {

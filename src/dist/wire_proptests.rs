@@ -29,7 +29,7 @@ fn entry() -> impl Strategy<Value = Entry> {
             prop_oneof![Just(0u64), NOW + 1..NOW + 86_400_000],
         )
             .prop_map(|(value, version, origin, expires_at_ms)| Entry::Item {
-                value,
+                value: value.into(),
                 version,
                 origin,
                 expires_at_ms

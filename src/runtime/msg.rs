@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::dist::ring::Ring;
 use crate::metrics::CoreSnapshot;
-pub use crate::store::entry::{newer, ApplyStatus, Entry, LookupOwned, OwnedItem};
+pub use crate::store::entry::{newer, ApplyStatus, Entry, LookupOwned, OwnedItem, Value};
 
 /// One key of a batch, with its position in the client's request.
 #[derive(Debug)]
@@ -23,7 +23,8 @@ pub struct PutItem {
     pub idx: usize,
     pub hash: u64,
     pub key: Vec<u8>,
-    pub value: Vec<u8>,
+    /// Shared with the replication round when this node coordinates the write.
+    pub value: Value,
     /// Positive TTL in ms, 0 = none.
     pub ttl_ms: u64,
     /// Apply to the local shard (false when this node is not an owner: it

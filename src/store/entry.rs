@@ -3,6 +3,46 @@
 //! orders them (cluster.md §4) lives here once ([`lww_cmp`]).
 
 use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// A value that leaves its shard, shared rather than copied: a replicated write hands the same
+/// buffer to the quorum round, every owner's outbox queue and any hint, and each of them only
+/// adds a reference (issue 7: a replicated PUT used to copy its value about a dozen times on the
+/// coordinator). `Arc<Vec<u8>>` rather than `Arc<[u8]>` so that wrapping a received `Vec` moves it
+/// instead of copying it into a new allocation; `Arc` because entries cross cores.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Value(Arc<Vec<u8>>);
+
+impl Value {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Value {
+        Value(Arc::new(v))
+    }
+}
+
+impl std::ops::Deref for Value {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Value {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Value({} bytes)", self.0.len())
+    }
+}
 
 /// A copy of a live item, for replies that leave the owning core.
 #[derive(Debug, Clone)]
@@ -20,7 +60,7 @@ pub struct OwnedItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     Item {
-        value: Vec<u8>,
+        value: Value,
         version: u64,
         origin: String,
         expires_at_ms: u64,
@@ -36,7 +76,7 @@ impl Entry {
     /// The entry a coordinator wrote: a delete (`value` None) or a put, at `version` from
     /// `origin`; `t` is what the key's core returned with the version (the deleted-at time of a
     /// delete, the expiry deadline of a put, 0 = none).
-    pub fn written(value: Option<Vec<u8>>, version: u64, origin: String, t: u64) -> Entry {
+    pub fn written(value: Option<Value>, version: u64, origin: String, t: u64) -> Entry {
         match value {
             None => Entry::Tombstone {
                 version,
@@ -119,7 +159,7 @@ impl LookupOwned {
     pub fn to_entry(&self) -> Option<Entry> {
         match self {
             LookupOwned::Item(i) => Some(Entry::Item {
-                value: i.value.clone(),
+                value: i.value.clone().into(),
                 version: i.version,
                 origin: i.origin.clone(),
                 expires_at_ms: i.expires_at_ms,
@@ -154,7 +194,7 @@ mod tests {
 
     fn item(version: u64, origin: &str) -> Entry {
         Entry::Item {
-            value: b"v".to_vec(),
+            value: b"v".to_vec().into(),
             version,
             origin: origin.into(),
             expires_at_ms: 0,

@@ -136,7 +136,7 @@ pub fn settled(w: &World) -> Result<(), String> {
     for (i, nd) in nodes.iter().enumerate() {
         for (k, e) in &nd.store {
             if let Entry::Item { value, .. } = e {
-                if !w.history.values.contains(value) {
+                if !w.history.values.contains(value.as_slice()) {
                     return Err(format!(
                         "{} holds {k} = {value:?}, which no client wrote",
                         id(i)

@@ -8,7 +8,7 @@ use crate::dist::queries::DelQuery;
 use crate::dist::wire::{self, BatchReq, SetReq};
 use crate::http::keys::check_key;
 use crate::http::response::Responder;
-use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, Op, Reply};
+use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, Op, Reply, Value};
 use crate::runtime::shard_for;
 
 impl DistService {
@@ -47,7 +47,7 @@ impl DistService {
             Err(e) => return bad(r, &e),
         };
         let entry = Entry::Item {
-            value,
+            value: value.into(),
             version: req.version,
             origin: req.origin.clone(),
             expires_at_ms: if req.expiration_ms > 0 {
@@ -101,13 +101,13 @@ impl DistService {
                     expires_at_ms.saturating_sub(now_ms()) * u64::from(*expires_at_ms != 0),
                     false,
                 ),
-                Entry::Tombstone { .. } => (Vec::new(), 0, true),
+                Entry::Tombstone { .. } => (Value::default(), 0, true),
             };
             let p = crate::runtime::msg::PutItem {
                 idx: 0,
                 hash,
                 key: key.as_bytes().to_vec(),
-                value: Vec::new(),
+                value: Value::default(),
                 ttl_ms,
                 store: false,
                 observe: 0,

@@ -45,7 +45,7 @@ impl Node {
         let version = self.hlc.next(self.wall(now));
         // a delete's time is its deleted-at; the simulated puts never expire
         let t = if value.is_none() { self.wall(now) } else { 0 };
-        let entry = Entry::written(value, version, id(self.idx), t);
+        let entry = Entry::written(value.map(Into::into), version, id(self.idx), t);
         let mut idx = Vec::new();
         self.ring.owners_into(xxhash64(key.as_bytes(), 0), &mut idx);
         let owners: Vec<String> = idx
@@ -161,7 +161,7 @@ impl Node {
                     (again, started, reissues),
                     now,
                     &key,
-                    value,
+                    value.map(|v| v.to_vec()),
                     Some(above),
                     out,
                 );
