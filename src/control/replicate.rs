@@ -208,13 +208,14 @@ impl ControlCtx {
                     origin,
                     expires_at_ms,
                 } => {
-                    let call = SetOne {
-                        key,
-                        value_b64: wire::b64(value),
+                    let call = SetOne(wire::SetReq {
+                        key: key.clone(),
+                        value: wire::WireValue::Shared(value.clone()),
                         expiration_ms: wire::remaining(*expires_at_ms, now),
                         version: *version,
-                        origin,
-                    };
+                        origin: origin.clone(),
+                        replicate: false,
+                    });
                     self.peers.data_call(addr, &call).await
                 }
                 Entry::Tombstone {
@@ -256,7 +257,7 @@ impl ControlCtx {
         let mut all = items.into_iter().peekable();
         while let Some((j, key, entry)) = all.next() {
             let item = wire::entry_to_batch_item(&key, &entry, now);
-            size += key.len() + item.value.as_ref().map_or(0, String::len) + 128;
+            size += key.len() + item.value.as_ref().map_or(0, wire::WireValue::encoded_len) + 128;
             chunk.push((j, item));
             if size >= BATCH_BODY_BUDGET || all.peek().is_none() {
                 out.extend(

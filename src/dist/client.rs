@@ -23,6 +23,7 @@ use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 
 use super::protocol::{Call, PeerError};
+use super::request::{wire, Wire};
 use crate::tls::stream::PeerStream;
 use crate::tls::Slot;
 
@@ -234,8 +235,23 @@ impl PeerClient {
         class: Class,
         label: &'static str,
     ) -> Result<Response, ClientError> {
+        let mut with_body =
+            |out: &mut Vec<u8>| body.inspect(|b| out.extend_from_slice(b)).is_some();
+        let wire = self.wire(addr, method, target, &mut with_body);
+        self.send(addr, &wire, timeout, class, label).await
+    }
+
+    /// Sends a request built by [`Self::wire`] with a total time limit.
+    async fn send(
+        &self,
+        addr: &str,
+        wire: &Wire,
+        timeout: Duration,
+        class: Class,
+        label: &'static str,
+    ) -> Result<Response, ClientError> {
         *self.sent.borrow_mut().entry(label).or_insert(0) += 1;
-        let fut = async { Ok(self.request_inner(addr, method, target, body, class).await) };
+        let fut = async { Ok(self.request_inner(addr, wire.bytes(), class).await) };
         match glommio::timer::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Timeout),
@@ -253,17 +269,11 @@ impl PeerClient {
     where
         C::Answer: for<'de> serde::Deserialize<'de>,
     {
-        let body = call.body();
+        let wire = self.wire(addr, C::METHOD, &call.target(), &mut |out| {
+            call.write_body(out)
+        });
         let r = self
-            .request(
-                addr,
-                C::METHOD,
-                &call.target(),
-                body.as_deref(),
-                timeout,
-                class,
-                C::LABEL,
-            )
+            .send(addr, &wire, timeout, class, C::LABEL)
             .await
             .map_err(|e| PeerError::Transport(e.to_string()))?;
         C::decode(r.status, &r.body)
@@ -277,12 +287,21 @@ impl PeerClient {
         self.call(addr, call, REQUEST_TIMEOUT, Class::Data).await
     }
 
-    async fn request_inner(
+    /// [`wire`] with this client's token.
+    fn wire(
         &self,
         addr: &str,
         method: &str,
         target: &str,
-        body: Option<&[u8]>,
+        body: &mut dyn FnMut(&mut Vec<u8>) -> bool,
+    ) -> Wire {
+        wire(self.auth.as_deref(), addr, method, target, body)
+    }
+
+    async fn request_inner(
+        &self,
+        addr: &str,
+        req: &[u8],
         class: Class,
     ) -> Result<Response, ClientError> {
         let key = (addr.to_string(), class);
@@ -296,19 +315,8 @@ impl PeerClient {
         } else {
             None
         };
-        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n");
-        if let Some(a) = &self.auth {
-            head.push_str("Authorization: ");
-            head.push_str(a);
-            head.push_str("\r\n");
-        }
-        if let Some(b) = body {
-            head.push_str("Content-Type: application/json\r\n");
-            head.push_str(&format!("Content-Length: {}\r\n", b.len()));
-        }
-        head.push_str("\r\n");
         if let Some(s) = self.take_idle(&key) {
-            match self.attempt(&key, s, &head, body, true).await {
+            match self.attempt(&key, s, req, true).await {
                 Attempt::Done(r) => return r,
                 Attempt::Retry => {}
             }
@@ -323,7 +331,7 @@ impl PeerClient {
             })?;
         let _ = s.set_nodelay(true);
         let s = self.secure(addr, s).await?;
-        match self.attempt(&key, s, &head, body, false).await {
+        match self.attempt(&key, s, req, false).await {
             Attempt::Done(r) => r,
             Attempt::Retry => Err(ClientError::Io(
                 "connection closed before a response".into(),
@@ -335,16 +343,10 @@ impl PeerClient {
         &self,
         key: &(String, Class),
         mut s: PeerStream,
-        head: &str,
-        body: Option<&[u8]>,
+        req: &[u8],
         reused: bool,
     ) -> Attempt {
-        let mut req = Vec::with_capacity(head.len() + body.map_or(0, <[u8]>::len));
-        req.extend_from_slice(head.as_bytes());
-        if let Some(b) = body {
-            req.extend_from_slice(b);
-        }
-        let sent = match s.write_all(&req).await {
+        let sent = match s.write_all(req).await {
             Ok(()) => s.flush_tls().await,
             Err(e) => Err(e),
         };

@@ -7,6 +7,7 @@ pub mod membership;
 pub mod merkle;
 pub mod protocol;
 pub mod queries;
+pub mod request;
 pub mod ring;
 pub mod sha256;
 pub mod wire;

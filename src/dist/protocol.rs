@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::ae::Digest;
 use super::client::encode_query;
 use super::wire::{
-    AckResp, BatchGetReq, BatchGetResp, BatchItem, BatchReq, BatchResp, DigestsReq, GetResp,
+    AckResp, BatchGetReq, BatchGetResp, BatchItem, BatchReq, BatchResp, DigestsReq, GetResp, SetReq,
 };
 
 /// Why a call did not produce its answer.
@@ -42,8 +42,10 @@ pub trait Call {
     const LABEL: &'static str;
     const METHOD: &'static str;
     fn target(&self) -> String;
-    fn body(&self) -> Option<Vec<u8>> {
-        None
+    /// Writes the body into the request buffer, after the room left for the head; false when
+    /// the route has no body.
+    fn write_body(&self, _out: &mut Vec<u8>) -> bool {
+        false
     }
     /// The answer of a response; by default 200 with the JSON of `Answer`.
     fn decode(status: u16, body: &[u8]) -> Result<Self::Answer, PeerError>
@@ -57,8 +59,11 @@ pub trait Call {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Option<Vec<u8>> {
-    Some(serde_json::to_vec(v).unwrap_or_default())
+/// A JSON body, serialized straight into the request buffer.
+fn json<T: serde::Serialize>(out: &mut Vec<u8>, v: &T) -> bool {
+    // Serializing our own request types into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, v);
+    true
 }
 
 /// `GET /internal/get?key=`: one key's entry, tombstone or nothing.
@@ -83,19 +88,13 @@ impl Call for BatchGet {
     fn target(&self) -> String {
         "/internal/batch/get".into()
     }
-    fn body(&self) -> Option<Vec<u8>> {
-        json(&self.0)
+    fn write_body(&self, out: &mut Vec<u8>) -> bool {
+        json(out, &self.0)
     }
 }
 
-/// `POST /internal/set`: one versioned value (the peer never re-replicates it).
-pub struct SetOne<'a> {
-    pub key: &'a str,
-    pub value_b64: String,
-    pub expiration_ms: i64,
-    pub version: u64,
-    pub origin: &'a str,
-}
+/// `POST /internal/set`: one versioned value (`replicate` false: the peer never re-replicates it).
+pub struct SetOne(pub SetReq);
 
 /// A 2xx answer of `/internal/set` or `/internal/del`: `{}`, or the peer's newer entry.
 fn ack(status: u16, body: &[u8]) -> Result<AckResp, PeerError> {
@@ -105,18 +104,15 @@ fn ack(status: u16, body: &[u8]) -> Result<AckResp, PeerError> {
     Ok(serde_json::from_slice(body).unwrap_or_default())
 }
 
-impl Call for SetOne<'_> {
+impl Call for SetOne {
     type Answer = AckResp;
     const LABEL: &'static str = "internal_set";
     const METHOD: &'static str = "POST";
     fn target(&self) -> String {
         "/internal/set".into()
     }
-    fn body(&self) -> Option<Vec<u8>> {
-        json(&serde_json::json!({
-            "key": self.key, "value": self.value_b64, "expiration_ms": self.expiration_ms,
-            "version": self.version, "origin": self.origin, "replicate": false,
-        }))
+    fn write_body(&self, out: &mut Vec<u8>) -> bool {
+        json(out, &self.0)
     }
     fn decode(status: u16, body: &[u8]) -> Result<AckResp, PeerError> {
         ack(status, body)
@@ -168,8 +164,8 @@ impl Call for Batch {
     fn target(&self) -> String {
         "/internal/batch".into()
     }
-    fn body(&self) -> Option<Vec<u8>> {
-        json(&self.0)
+    fn write_body(&self, out: &mut Vec<u8>) -> bool {
+        json(out, &self.0)
     }
 }
 
@@ -223,13 +219,16 @@ impl Call for AeDigests<'_> {
     fn target(&self) -> String {
         "/internal/ae/digests".into()
     }
-    fn body(&self) -> Option<Vec<u8>> {
-        json(&DigestsReq {
-            peer: self.me.to_string(),
-            ring: self.ring.to_string(),
-            // Leaf indexes are below ae::LEAVES (1024), so they fit the wire's u16.
-            leaves: self.leaves.iter().map(|&l| l as u16).collect(),
-        })
+    fn write_body(&self, out: &mut Vec<u8>) -> bool {
+        json(
+            out,
+            &DigestsReq {
+                peer: self.me.to_string(),
+                ring: self.ring.to_string(),
+                // Leaf indexes are below ae::LEAVES (1024), so they fit the wire's u16.
+                leaves: self.leaves.iter().map(|&l| l as u16).collect(),
+            },
+        )
     }
 }
 
@@ -279,8 +278,9 @@ impl Call for Gossip {
     fn target(&self) -> String {
         "/internal/gossip".into()
     }
-    fn body(&self) -> Option<Vec<u8>> {
-        Some(self.0.clone())
+    fn write_body(&self, out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(&self.0);
+        true
     }
     /// A 200 whose body is not a table still counts as an answer (an older peer).
     fn decode(status: u16, body: &[u8]) -> Result<GossipAnswer, PeerError> {

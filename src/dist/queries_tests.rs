@@ -79,7 +79,9 @@ proptest! {
         leaves in prop::collection::vec(0usize..crate::dist::ae::LEAVES, 0..=64),
     ) {
         let call = AeDigests { me: &peer, ring: "00000000000000ff", leaves: &leaves };
-        let got = DigestsReq::parse(&call.body().unwrap()).unwrap();
+        let mut body = Vec::new();
+        prop_assert!(call.write_body(&mut body));
+        let got = DigestsReq::parse(&body).unwrap();
         prop_assert_eq!(got.peer, peer);
         prop_assert_eq!(got.ring, "00000000000000ff");
         prop_assert_eq!(got.leaves.iter().map(|&l| l as usize).collect::<Vec<_>>(), leaves);

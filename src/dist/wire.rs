@@ -5,8 +5,54 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::http::date::rfc3339_millis;
-use crate::store::entry::{Entry, LookupOwned};
+use crate::store::entry::{Entry, LookupOwned, Value};
 use crate::store::Hlc;
+
+/// A value in a peer write body: the base64 text a peer sent, or the shared bytes of an entry this
+/// node sends, which serialize as base64 straight into the request buffer (serde_json's
+/// `collect_str` escapes a `Display` as it writes, and base64's `Base64Display` encodes in stack
+/// chunks), so a replicated value is copied once per owner, into that owner's request.
+#[derive(Debug, Clone)]
+pub enum WireValue {
+    Text(String),
+    Shared(Value),
+}
+
+impl WireValue {
+    /// The bytes, decoding base64 text (a 400 on the route when it is not base64).
+    pub fn decode(&self) -> Result<Value, String> {
+        match self {
+            WireValue::Text(s) => unb64(s).map(Value::from),
+            WireValue::Shared(v) => Ok(v.clone()),
+        }
+    }
+
+    /// Length of the base64 text (the batch splitter's body budget).
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            WireValue::Text(s) => s.len(),
+            WireValue::Shared(v) => v.len().div_ceil(3) * 4,
+        }
+    }
+}
+
+impl Serialize for WireValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            WireValue::Text(t) => s.serialize_str(t),
+            WireValue::Shared(v) => s.collect_str(&base64::display::Base64Display::new(
+                v,
+                &base64::engine::general_purpose::STANDARD,
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WireValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(WireValue::Text)
+    }
+}
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ItemWire {
@@ -31,10 +77,10 @@ pub struct TombWire {
 
 /// `/internal/set`: every field but `replicate` is required (a missing one
 /// is a 400); `version` 0 or `origin` "" marks an unversioned Go sender.
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct SetReq {
     pub key: String,
-    pub value: String,
+    pub value: WireValue,
     pub expiration_ms: i64,
     pub version: u64,
     pub origin: String,
@@ -46,7 +92,7 @@ pub struct SetReq {
 pub struct BatchItem {
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    pub value: Option<WireValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_ms: Option<i64>,
     #[serde(default)]
@@ -228,7 +274,7 @@ pub fn entry_to_batch_item(key: &str, e: &Entry, now_ms: u64) -> BatchItem {
             expires_at_ms,
         } => BatchItem {
             key: key.to_string(),
-            value: Some(b64(value)),
+            value: Some(WireValue::Shared(value.clone())),
             expiration_ms: Some(remaining(*expires_at_ms, now_ms)),
             version: *version,
             origin: origin.clone(),
@@ -265,9 +311,9 @@ pub fn batch_item_to_entry(it: &BatchItem, now_ms: u64) -> Result<Entry, String>
     if exp < 0 {
         return Err("invalid expiration_ms: must be >= 0".into());
     }
-    let value = unb64(it.value.as_deref().ok_or("missing value")?)?;
+    let value = it.value.as_ref().ok_or("missing value")?.decode()?;
     Ok(Entry::Item {
-        value: value.into(),
+        value,
         version: it.version,
         origin: it.origin.clone(),
         expires_at_ms: if exp > 0 { now_ms + exp as u64 } else { 0 },

@@ -67,6 +67,23 @@ proptest! {
         }
     }
 
+    /// The production path: the request types serialized straight into the request buffer, the
+    /// shared value written as base64 by `WireValue`, text equal to base64 of the bytes.
+    #[test]
+    fn a_shared_value_is_written_as_its_base64(entries in prop::collection::vec(entry(), 1..8)) {
+        let items: Vec<_> = entries.iter().map(|e| entry_to_batch_item("k", e, NOW)).collect();
+        let mut body = b"prefix".to_vec();
+        serde_json::to_writer(&mut body, &BatchReq { reason: "write".into(), items }).unwrap();
+        let got = decode(&body[6..]).unwrap();
+        let raw: serde_json::Value = serde_json::from_slice(&body[6..]).unwrap();
+        for (i, (g, e)) in got.into_iter().zip(&entries).enumerate() {
+            if let Entry::Item { value, .. } = e {
+                prop_assert_eq!(&raw["items"][i]["value"], &serde_json::json!(super::wire::b64(value)));
+            }
+            prop_assert_eq!(g, Ok(e.clone()));
+        }
+    }
+
     #[test]
     fn a_refused_stamp_is_always_refused(
         e in entry(),

@@ -42,12 +42,12 @@ impl DistService {
         if let Err(e) = wire::check_stamp(req.version, &req.origin, now) {
             return bad(r, &e);
         }
-        let value = match wire::unb64(&req.value) {
+        let value = match req.value.decode() {
             Ok(v) => v,
             Err(e) => return bad(r, &e),
         };
         let entry = Entry::Item {
-            value: value.into(),
+            value,
             version: req.version,
             origin: req.origin.clone(),
             expires_at_ms: if req.expiration_ms > 0 {
