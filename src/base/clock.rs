@@ -1,5 +1,6 @@
-//! The wall clock every layer reads: versions (the HLC's physical part), TTL deadlines,
-//! tombstone ages, certificate expiry and log timestamps all use Unix milliseconds from here.
+//! The wall clock in Unix milliseconds: versions (the HLC's physical part), TTL deadlines,
+//! tombstone ages, certificate expiry and log timestamps come from here (the response `Date`
+//! header and token expiry read `SystemTime` in seconds where they need it).
 //! The pure state machines take `now` as an argument instead; only their drivers call this.
 
 /// Wall clock in Unix milliseconds.

@@ -64,7 +64,7 @@ pub struct ControlCtx {
     pub dist_conns: Cell<u64>,
     pub mgmt_rejected: Cell<u64>,
     pub dist_rejected: Cell<u64>,
-    /// Failed peer writes are logged at most once per peer and second (`runtime/warn_limit.rs`).
+    /// Failed peer writes are logged at most once per peer and second (`base/warn_limit.rs`).
     pub peer_warnings: RefCell<crate::base::warn_limit::WarnLimit>,
     /// Responses of the management and dist listeners by (listener, route, status).
     pub requests: RefCell<std::collections::BTreeMap<(&'static str, &'static str, u16), u64>>,

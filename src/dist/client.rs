@@ -237,7 +237,8 @@ impl PeerClient {
     ) -> Result<Response, ClientError> {
         let mut with_body =
             |out: &mut Vec<u8>| body.inspect(|b| out.extend_from_slice(b)).is_some();
-        let wire = self.wire(addr, method, target, &mut with_body);
+        let hint = body.map_or(0, <[u8]>::len);
+        let wire = self.wire(addr, method, target, hint, &mut with_body);
         self.send(addr, &wire, timeout, class, label).await
     }
 
@@ -269,7 +270,8 @@ impl PeerClient {
     where
         C::Answer: for<'de> serde::Deserialize<'de>,
     {
-        let wire = self.wire(addr, C::METHOD, &call.target(), &mut |out| {
+        let hint = call.body_size_hint();
+        let wire = self.wire(addr, C::METHOD, &call.target(), hint, &mut |out| {
             call.write_body(out)
         });
         let r = self
@@ -293,9 +295,10 @@ impl PeerClient {
         addr: &str,
         method: &str,
         target: &str,
+        body_hint: usize,
         body: &mut dyn FnMut(&mut Vec<u8>) -> bool,
     ) -> Wire {
-        wire(self.auth.as_deref(), addr, method, target, body)
+        wire(self.auth.as_deref(), addr, method, target, body_hint, body)
     }
 
     async fn request_inner(

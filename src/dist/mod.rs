@@ -1,4 +1,6 @@
-//! Cluster: hashing, the ring, membership, the dist protocol and listener.
+//! The peer layer: the ring, SWIM membership, the typed dist protocol (client side in
+//! `protocol.rs` and `client.rs`, request decoding in `queries.rs` and `wire.rs`), Merkle and
+//! anti-entropy summaries. The dist listener that serves it lives in `control::listener`.
 
 pub mod ae;
 pub mod client;

@@ -47,6 +47,10 @@ pub trait Call {
     fn write_body(&self, _out: &mut Vec<u8>) -> bool {
         false
     }
+    /// About how many bytes `write_body` writes, so the request buffer is allocated once.
+    fn body_size_hint(&self) -> usize {
+        0
+    }
     /// The answer of a response; by default 200 with the JSON of `Answer`.
     fn decode(status: u16, body: &[u8]) -> Result<Self::Answer, PeerError>
     where
@@ -114,6 +118,9 @@ impl Call for SetOne {
     fn write_body(&self, out: &mut Vec<u8>) -> bool {
         json(out, &self.0)
     }
+    fn body_size_hint(&self) -> usize {
+        self.0.key.len() + self.0.value.encoded_len() + self.0.origin.len() + 128
+    }
     fn decode(status: u16, body: &[u8]) -> Result<AckResp, PeerError> {
         ack(status, body)
     }
@@ -166,6 +173,12 @@ impl Call for Batch {
     }
     fn write_body(&self, out: &mut Vec<u8>) -> bool {
         json(out, &self.0)
+    }
+    fn body_size_hint(&self) -> usize {
+        let item = |it: &BatchItem| {
+            it.key.len() + it.value.as_ref().map_or(0, |v| v.encoded_len()) + it.origin.len() + 128
+        };
+        self.0.items.iter().map(item).sum::<usize>() + 32
     }
 }
 

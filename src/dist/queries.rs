@@ -6,7 +6,7 @@
 //! is [`super::protocol`] (`GetKey`, `DelOne`, `Probe`, `KeysPage`, `AeLeaves`); the tests below
 //! encode with it and decode with this, so the two cannot drift apart.
 //!
-//! Every error is a 400 body that names the parameter, and nothing is applied after one: a
+//! Every error is a 400 body that says what is wrong, and nothing is applied after one: a
 //! malformed `origin` on a delete must never become an unversioned delete, which would beat every
 //! existing write of the key.
 
@@ -124,14 +124,15 @@ pub const DEFAULT_KEYS_LIMIT: usize = 10_000;
 #[derive(Debug, PartialEq, Eq)]
 pub struct KeysQuery {
     pub limit: usize,
-    /// `<core>.<log position>` where the page starts; `(0, 0)` without a cursor. The listener
-    /// checks the core against its own core count.
+    /// `<core>.<log position>` where the page starts, core below the node's core count; `(0, 0)`
+    /// without a cursor.
     pub cursor: (usize, usize),
     pub pattern: Pattern,
 }
 
 impl KeysQuery {
-    pub fn parse(query: &[u8]) -> Result<KeysQuery, String> {
+    /// `cores`: this node's data cores (a cursor names one of them).
+    pub fn parse(query: &[u8], cores: usize) -> Result<KeysQuery, String> {
         let param = |n: &[u8]| {
             query_param(query, n)
                 .and_then(|v| form_decode(v).ok())
@@ -148,6 +149,7 @@ impl KeysQuery {
             Some(c) => c
                 .split_once('.')
                 .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                .filter(|&(core, _)| core < cores)
                 .ok_or("invalid cursor")?,
         };
         let pattern =

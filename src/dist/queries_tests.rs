@@ -59,7 +59,7 @@ proptest! {
     fn keys_round_trips(limit in 1usize..100_000, core in 0usize..64, at in 0usize..1 << 40) {
         let cursor = format!("{core}.{at}");
         let call = KeysPage { q: "user:*", limit, cursor: &cursor };
-        let got = KeysQuery::parse(&query_of(&call.target())).unwrap();
+        let got = KeysQuery::parse(&query_of(&call.target()), 64).unwrap();
         prop_assert_eq!(got.limit, limit);
         prop_assert_eq!(got.cursor, (core, at));
         prop_assert_eq!(got.pattern, Pattern::parse("user:*").unwrap());
@@ -93,7 +93,7 @@ proptest! {
     fn garbage_never_panics(q in prop::collection::vec(any::<u8>(), 0..200)) {
         let _ = GetQuery::parse(&q);
         let _ = ProbeQuery::parse(&q);
-        let _ = KeysQuery::parse(&q);
+        let _ = KeysQuery::parse(&q, 2);
         let _ = LeavesQuery::parse(&q);
         if let Ok(d) = DigestsReq::parse(&q) {
             prop_assert!(d.leaves.len() <= 64);
@@ -137,12 +137,24 @@ fn malformed_parameters_name_themselves() {
     assert_eq!(GetQuery::parse(b"").unwrap_err(), "missing key");
     assert_eq!(ProbeQuery::parse(b"target=").unwrap_err(), "missing target");
     assert_eq!(
-        KeysQuery::parse(b"limit=-1").unwrap_err(),
+        KeysQuery::parse(b"limit=-1", 2).unwrap_err(),
         "invalid limit: must be a non-negative integer"
     );
-    assert_eq!(KeysQuery::parse(b"cursor=3").unwrap_err(), "invalid cursor");
     assert_eq!(
-        KeysQuery::parse(b"limit=0").unwrap().limit,
+        KeysQuery::parse(b"cursor=3", 2).unwrap_err(),
+        "invalid cursor"
+    );
+    // A cursor for a core this node does not have, checked before the pattern.
+    assert_eq!(
+        KeysQuery::parse(b"cursor=2.0&q=%5B", 2).unwrap_err(),
+        "invalid cursor"
+    );
+    assert_eq!(
+        KeysQuery::parse(b"cursor=1.0&q=%5B", 2).unwrap_err(),
+        "invalid glob pattern"
+    );
+    assert_eq!(
+        KeysQuery::parse(b"limit=0", 2).unwrap().limit,
         DEFAULT_KEYS_LIMIT
     );
     assert_eq!(

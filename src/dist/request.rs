@@ -1,10 +1,12 @@
 //! The bytes of one peer request. The body is written first, into a buffer that keeps
 //! [`HEAD_ROOM`] bytes free in front of it; the head (which needs the body's length) then goes
 //! into that room. So a body serialized straight into the buffer, such as a replicated value's
-//! base64 inside a `/internal/batch`, is written once and sent from where it was written.
+//! base64 inside a `/internal/batch`, is written once and sent from where it was written (the
+//! buffer is sized from the call's estimate, so it does not grow and move while it fills).
 
 /// Bytes kept free before a request's body for its head ([`wire`]): method, target,
-/// host, a bearer token and the content headers fit in it for every route we send.
+/// host, a bearer token and the content headers fit in it for the body routes (whose targets are
+/// fixed); a longer head costs one copy of the body.
 const HEAD_ROOM: usize = 512;
 
 /// A request as it goes on the wire: `buf[start..]`.
@@ -28,9 +30,10 @@ pub fn wire(
     addr: &str,
     method: &str,
     target: &str,
+    body_hint: usize,
     body: &mut dyn FnMut(&mut Vec<u8>) -> bool,
 ) -> Wire {
-    let mut buf = Vec::with_capacity(HEAD_ROOM + 512);
+    let mut buf = Vec::with_capacity(HEAD_ROOM + body_hint.max(512));
     buf.resize(HEAD_ROOM, 0);
     let has_body = body(&mut buf);
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n");
@@ -71,6 +74,7 @@ mod tests {
             "n2:7946",
             "POST",
             "/internal/batch",
+            12,
             &mut |out| {
                 out.extend_from_slice(b"{\"items\":[]}");
                 true
@@ -86,11 +90,36 @@ mod tests {
         assert!(w.start > 0);
     }
 
+    /// A body as large as its hint is written into the first allocation: the buffer never grows
+    /// (and moves the body) while it fills.
+    #[test]
+    fn the_hint_sizes_the_buffer_once() {
+        let body = vec![b'a'; 40_000];
+        let w = wire(
+            None,
+            "n2:7946",
+            "POST",
+            "/internal/batch",
+            body.len(),
+            &mut |out| {
+                out.extend_from_slice(&body);
+                true
+            },
+        );
+        assert_eq!(w.buf.capacity(), HEAD_ROOM + body.len());
+        assert!(text(&w).ends_with(std::str::from_utf8(&body).unwrap()));
+    }
+
     #[test]
     fn no_body_no_content_headers() {
-        let w = wire(None, "n2:7946", "GET", "/internal/get?key=a", &mut |_| {
-            false
-        });
+        let w = wire(
+            None,
+            "n2:7946",
+            "GET",
+            "/internal/get?key=a",
+            0,
+            &mut |_| false,
+        );
         assert_eq!(
             text(&w),
             "GET /internal/get?key=a HTTP/1.1\r\nHost: n2:7946\r\n\r\n"
@@ -106,6 +135,7 @@ mod tests {
             "n2:7946",
             "POST",
             "/internal/set",
+            2,
             &mut |out| {
                 out.extend_from_slice(b"{}");
                 true

@@ -1,6 +1,7 @@
-//! Everything that knows executors exist: pre-flight checks, listener
-//! sockets, the core mesh, accept loops and task queues; and the process-wide
-//! logger they all write to.
+//! Everything that knows executors exist: pre-flight checks, listener sockets, the core mesh
+//! (`msg`, `dispatch`), accept loops and connection hand-off, node-wide flags (`node`), the
+//! per-core context (`core_ctx`) and the scans a data core runs in its background queue (`scan`);
+//! and the process-wide logger they all write to.
 
 pub mod accept;
 pub mod balance;

@@ -1,8 +1,9 @@
 //! The one typed message exchanged between cores (STYLE.md habit 4).
 //!
 //! Every cross-core interaction is a [`Op`] sent to the core that owns the
-//! shard, answered by one [`Reply`]. Payloads own their bytes (`Vec<u8>`)
-//! because they cross threads; nothing shared and mutable crosses a core.
+//! shard, answered by one [`Reply`]. Payloads own their bytes (`Vec<u8>`) because they cross
+//! threads, except a written value, which travels as an immutable shared [`Value`] so the
+//! replication round can keep it without a copy; nothing shared and mutable crosses a core.
 
 use std::sync::Arc;
 

@@ -9,38 +9,58 @@ use std::sync::Arc;
 /// buffer to the quorum round, every owner's outbox queue and any hint, and each of them only
 /// adds a reference (issue 7: a replicated PUT used to copy its value about a dozen times on the
 /// coordinator). `Arc<Vec<u8>>` rather than `Arc<[u8]>` so that wrapping a received `Vec` moves it
-/// instead of copying it into a new allocation; `Arc` because entries cross cores.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Value(Arc<Vec<u8>>);
+/// instead of copying it into a new allocation; `Arc` because entries cross cores. The empty
+/// value (a delete's placeholder) allocates nothing.
+#[derive(Clone, Default)]
+pub struct Value(Option<Arc<Vec<u8>>>);
 
 impl Value {
     pub fn as_slice(&self) -> &[u8] {
-        &self.0
+        self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 }
 
 impl From<Vec<u8>> for Value {
     fn from(v: Vec<u8>) -> Value {
-        Value(Arc::new(v))
+        Value((!v.is_empty()).then(|| Arc::new(v)))
     }
 }
 
 impl std::ops::Deref for Value {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.as_slice()
     }
 }
 
 impl AsRef<[u8]> for Value {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.as_slice()
     }
 }
 
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Value {}
+
+/// Short values show their bytes (test failures name the value), long ones their length.
 impl std::fmt::Debug for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Value({} bytes)", self.0.len())
+        let b = self.as_slice();
+        if b.len() <= 64 {
+            write!(f, "Value(b\"{}\")", b.escape_ascii())
+        } else {
+            write!(
+                f,
+                "Value({} bytes: b\"{}\"..)",
+                b.len(),
+                b[..32].escape_ascii()
+            )
+        }
     }
 }
 
@@ -191,6 +211,18 @@ pub enum ApplyStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_compare_by_bytes_and_share_their_buffer() {
+        let v = Value::from(b"abc".to_vec());
+        let w = v.clone();
+        assert_eq!(w.as_slice().as_ptr(), v.as_slice().as_ptr());
+        assert_eq!(v, Value::from(b"abc".to_vec()));
+        assert_eq!(Value::default(), Value::from(Vec::new()));
+        assert!(Value::default().is_empty());
+        assert_eq!(format!("{v:?}"), "Value(b\"abc\")");
+        assert!(format!("{:?}", Value::from(vec![0; 100])).starts_with("Value(100 bytes"));
+    }
 
     fn item(version: u64, origin: &str) -> Entry {
         Entry::Item {

@@ -33,14 +33,11 @@ impl DistService {
     /// cursor is `<core>.<log position the page starts at>`, so a page resumes in
     /// O(page) however deep into the shard it is.
     pub(super) async fn keys(&self, query: &[u8], r: &mut Responder<'_>) {
-        let q = match KeysQuery::parse(query) {
+        let q = match KeysQuery::parse(query, self.ctl.cores) {
             Ok(q) => q,
             Err(e) => return bad(r, &e),
         };
         let ((mut core, mut from), limit, pattern) = (q.cursor, q.limit, q.pattern);
-        if core >= self.ctl.cores {
-            return bad(r, "invalid cursor");
-        }
         let ring = self.ctl.ring.borrow().clone();
         let mut keys = Vec::new();
         let mut next = String::new();
