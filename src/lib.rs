@@ -55,18 +55,22 @@
 //! QUORUM/ALL merge and which owners to repair).
 //!
 //! ## Life of a replicated PUT
-//! 1. The connection's core finds the owners in its ring snapshot.
+//! 1. The connection's core finds the owners in its ring snapshot and copies the
+//!    body once, into a shared [`store::entry::Value`] (`api/coord.rs`).
 //! 2. The key's core assigns the version from its hybrid logical clock
 //!    ([`store::Hlc`]) and the absolute deadline, and applies it when this node
-//!    is an owner (one ack).
+//!    is an owner (one ack; the shard's copy of the value).
 //! 3. One [`runtime::msg::Op::Replicate`] goes to the control core, which queues
 //!    the entry for every remote owner ([`control::outbox`]: concurrent writes
 //!    to one owner share one `/internal/batch`), feeds every answer to the pure
 //!    quorum tracker ([`control::quorum`]: acks, W reached or failed, the one
 //!    re-issue when an owner reports a newer entry), answers the client, and
 //!    leaves a hint ([`control::hints`]) for every owner that did not
-//!    acknowledge. The receiving owner's side is [`control::listener`]'s
-//!    `writes` routes, which apply on the key's data core.
+//!    acknowledge. The round, the queues and the hints share the value; each
+//!    owner's request ([`dist::protocol`], [`dist::request`]) is the only other
+//!    copy, its base64 written straight into the request buffer. The receiving
+//!    owner's side is [`control::listener`]'s `writes` routes, which decode
+//!    ([`dist::wire`], [`dist::queries`]) and apply on the key's data core.
 //! 4. On a single-node ring none of this happens: step 2 is the whole write.
 //!
 //! ## Modules, lowest layer first
