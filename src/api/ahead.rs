@@ -27,8 +27,9 @@
 use crate::base::hash::xxhash64;
 use crate::http::keys::{decode_path_key, MAX_KEY};
 use crate::http::parse::{parse_head, BodyKind, Method, Parsed};
-use crate::runtime::msg::{KeyRef, Op, OwnedItem, Reply};
+use crate::runtime::msg::{KeyRef, Op, Reply};
 use crate::runtime::shard_for;
+use crate::store::entry::OwnedItem;
 
 use super::routes::{resolve, Resolved};
 use super::ClientService;

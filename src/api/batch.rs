@@ -15,8 +15,9 @@ use crate::base::now_ms;
 use crate::http::keys::check_key;
 use crate::http::response::{json_str, Responder};
 use crate::metrics::bump;
-use crate::runtime::msg::{KeyRef, Op, OwnedItem, PutItem, Reply, Value};
+use crate::runtime::msg::{KeyRef, Op, PutItem, Reply};
 use crate::runtime::shard_for;
+use crate::store::entry::{OwnedItem, Value};
 
 #[derive(Deserialize)]
 struct KeysBody {

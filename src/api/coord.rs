@@ -7,11 +7,9 @@
 
 use super::ClientService;
 use crate::http::response::Responder;
-use crate::runtime::msg::{
-    Entry, LookupOwned, Op, OwnedItem, PutItem, ReadJob, ReadOutcome, Reply, Value, WriteJob,
-    WriteOutcome,
-};
+use crate::runtime::msg::{Op, PutItem, ReadJob, ReadOutcome, Reply, WriteJob, WriteOutcome};
 use crate::runtime::shard_for;
+use crate::store::entry::{Entry, LookupOwned, OwnedItem, Value};
 
 pub enum ReadResult {
     Found(OwnedItem),

@@ -21,8 +21,9 @@ use crate::dist::membership::State;
 use crate::dist::protocol::{AeDigests, AeLeaves, BatchGet, PeerError};
 use crate::dist::wire::{self, BatchGetReq};
 use crate::metrics::dist::idx;
-use crate::runtime::msg::{Entry, KeyRef, Op, Reply};
+use crate::runtime::msg::{KeyRef, Op, Reply};
 use crate::runtime::shard_for;
+use crate::store::entry::Entry;
 
 /// The reason in `anti-entropy with <peer> failed: <reason>`: the transport error as is
 /// (`timed out`, as docs/operations.md shows), or which step answered what.
@@ -211,7 +212,7 @@ impl ControlCtx {
                     entry,
                     repair: true,
                 };
-                if let Reply::Applied(crate::runtime::msg::ApplyStatus::Applied) =
+                if let Reply::Applied(crate::store::entry::ApplyStatus::Applied) =
                     self.dispatch.call(shard_for(hash, self.cores), op).await
                 {
                     self.dist.add(idx("MerkleKeysPulled"), 1);

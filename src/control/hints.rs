@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::runtime::msg::Entry;
+use crate::store::entry::Entry;
 
 /// Per-hint accounting beyond key and value bytes (same as an entry's).
 pub const HINT_OVERHEAD: u64 = 64;

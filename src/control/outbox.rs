@@ -16,7 +16,7 @@ use glommio::channels::local_channel::LocalSender;
 use super::replicate::Ack;
 use super::ControlCtx;
 use crate::base::now_ms;
-use crate::runtime::msg::Entry;
+use crate::store::entry::Entry;
 
 /// Concurrent requests per peer carrying queued writes.
 const FLUSHERS: usize = 4;

@@ -20,7 +20,7 @@
 
 use super::replicate::Ack;
 use crate::config::Consistency;
-use crate::runtime::msg::newer;
+use crate::store::entry::newer;
 
 /// Acks a write needs from `n` owners.
 pub fn needed(c: Consistency, n: usize) -> usize {

@@ -17,8 +17,9 @@ use crate::dist::membership::State;
 use crate::dist::protocol::{BatchGet, GetKey};
 use crate::dist::wire::{self, BatchGetReq};
 use crate::metrics::dist::idx;
-use crate::runtime::msg::{Entry, Op, OwnedItem, ReadJob, ReadOutcome};
+use crate::runtime::msg::{Op, ReadJob, ReadOutcome};
 use crate::runtime::shard_for;
+use crate::store::entry::{Entry, OwnedItem};
 
 use super::resolve::{ask_order, resolve_quorum, OneRead, OneStep, Resolved, Said};
 
@@ -219,7 +220,7 @@ impl ControlCtx {
                 entry,
                 repair: true,
             };
-            if let crate::runtime::msg::Reply::Applied(crate::runtime::msg::ApplyStatus::Applied) =
+            if let crate::runtime::msg::Reply::Applied(crate::store::entry::ApplyStatus::Applied) =
                 ctl.dispatch.call(core, op).await
             {
                 ctl.dist.add(idx("ReadRepair"), 1);

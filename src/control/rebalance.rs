@@ -20,7 +20,8 @@ use super::ControlCtx;
 use crate::base::now_ms;
 use crate::dist::wire;
 use crate::metrics::dist::idx;
-use crate::runtime::msg::{Entry, KeyRef, Op, Reply};
+use crate::runtime::msg::{KeyRef, Op, Reply};
+use crate::store::entry::Entry;
 
 /// Keys classified per round trip to a data core.
 const CHUNK: usize = 512;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::base::hash::xxhash64;
 use crate::dist::ae::{leaf_of, Digest, LEAVES};
-use crate::runtime::msg::newer;
+use crate::store::entry::newer;
 
 /// What one exchange does for the differing leaves.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use crate::metrics::dist::idx;
 
 impl ControlCtx {
     /// Queues a hint for an owner that did not acknowledge a write.
-    pub fn queue_hint(&self, target: &str, key: &str, entry: crate::runtime::msg::Entry) {
+    pub fn queue_hint(&self, target: &str, key: &str, entry: crate::store::entry::Entry) {
         let c = self.hints.borrow_mut().push(target, key, entry, now_ms());
         self.count_hints(c);
     }

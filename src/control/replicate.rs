@@ -25,8 +25,9 @@ use crate::dist::client::REQUEST_TIMEOUT;
 use crate::dist::protocol::{Batch, DelOne, PeerError, SetOne};
 use crate::dist::wire::{self, AckResp};
 use crate::metrics::dist::idx;
-use crate::runtime::msg::{Entry, Op, PutItem, Reply, Value, WriteJob, WriteOutcome};
+use crate::runtime::msg::{Op, PutItem, Reply, WriteJob, WriteOutcome};
 use crate::runtime::shard_for;
+use crate::store::entry::{Entry, Value};
 
 /// Bodies are split below the dist listener's 17 MiB cap.
 const BATCH_BODY_BUDGET: usize = 12 << 20;
@@ -257,7 +258,7 @@ impl ControlCtx {
         let mut all = items.into_iter().peekable();
         while let Some((j, key, entry)) = all.next() {
             let item = wire::entry_to_batch_item(&key, &entry, now);
-            size += key.len() + item.value.as_ref().map_or(0, wire::WireValue::encoded_len) + 128;
+            size += item.size_hint();
             chunk.push((j, item));
             if size >= BATCH_BODY_BUDGET || all.peek().is_none() {
                 out.extend(

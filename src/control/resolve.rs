@@ -11,7 +11,7 @@
 //!   entry wins; a winning tombstone or an expired winner is a miss; every answering owner
 //!   that returned an older entry or a plain miss is repaired with the winner.
 
-use crate::runtime::msg::Entry;
+use crate::store::entry::Entry;
 
 /// The remote owners of a key in the order to ask: ring order, suspects last, never `me`.
 pub fn ask_order(owners: &[String], me: &str, suspect: impl Fn(&str) -> bool) -> Vec<String> {

@@ -238,11 +238,18 @@ impl PeerClient {
         let mut with_body =
             |out: &mut Vec<u8>| body.inspect(|b| out.extend_from_slice(b)).is_some();
         let hint = body.map_or(0, <[u8]>::len);
-        let wire = self.wire(addr, method, target, hint, &mut with_body);
+        let wire = wire(
+            self.auth.as_deref(),
+            addr,
+            method,
+            target,
+            hint,
+            &mut with_body,
+        );
         self.send(addr, &wire, timeout, class, label).await
     }
 
-    /// Sends a request built by [`Self::wire`] with a total time limit.
+    /// Sends a request built by [`wire`] with a total time limit.
     async fn send(
         &self,
         addr: &str,
@@ -271,9 +278,14 @@ impl PeerClient {
         C::Answer: for<'de> serde::Deserialize<'de>,
     {
         let hint = call.body_size_hint();
-        let wire = self.wire(addr, C::METHOD, &call.target(), hint, &mut |out| {
-            call.write_body(out)
-        });
+        let wire = wire(
+            self.auth.as_deref(),
+            addr,
+            C::METHOD,
+            &call.target(),
+            hint,
+            &mut |out| call.write_body(out),
+        );
         let r = self
             .send(addr, &wire, timeout, class, C::LABEL)
             .await
@@ -287,18 +299,6 @@ impl PeerClient {
         C::Answer: for<'de> serde::Deserialize<'de>,
     {
         self.call(addr, call, REQUEST_TIMEOUT, Class::Data).await
-    }
-
-    /// [`wire`] with this client's token.
-    fn wire(
-        &self,
-        addr: &str,
-        method: &str,
-        target: &str,
-        body_hint: usize,
-        body: &mut dyn FnMut(&mut Vec<u8>) -> bool,
-    ) -> Wire {
-        wire(self.auth.as_deref(), addr, method, target, body_hint, body)
     }
 
     async fn request_inner(

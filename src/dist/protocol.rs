@@ -175,10 +175,7 @@ impl Call for Batch {
         json(out, &self.0)
     }
     fn body_size_hint(&self) -> usize {
-        let item = |it: &BatchItem| {
-            it.key.len() + it.value.as_ref().map_or(0, |v| v.encoded_len()) + it.origin.len() + 128
-        };
-        self.0.items.iter().map(item).sum::<usize>() + 32
+        self.0.items.iter().map(BatchItem::size_hint).sum::<usize>() + 32
     }
 }
 

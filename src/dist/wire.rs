@@ -105,6 +105,17 @@ pub struct BatchItem {
     pub deleted_at: Option<u64>,
 }
 
+impl BatchItem {
+    /// About how many bytes the item takes in a JSON body: the request buffer's size and the
+    /// fan-out's per-request budget both come from it.
+    pub fn size_hint(&self) -> usize {
+        self.key.len()
+            + self.value.as_ref().map_or(0, WireValue::encoded_len)
+            + self.origin.len()
+            + 128
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug)]
 pub struct BatchReq {
     #[serde(default = "default_reason")]

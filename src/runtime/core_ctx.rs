@@ -14,7 +14,8 @@ use crate::base::stop::StopSignal;
 use crate::dist::ring::Ring;
 use crate::metrics::{CoreMetrics, CoreSnapshot};
 use crate::runtime::dispatch::Dispatcher;
-use crate::runtime::msg::{ApplyStatus, Entry, KeyRef, LookupOwned, Op, OwnedItem, PutItem, Reply};
+use crate::runtime::msg::{KeyRef, Op, PutItem, Reply};
+use crate::store::entry::{ApplyStatus, Entry, LookupOwned, OwnedItem};
 use crate::store::{ApplyResult, Hlc, Incoming, Item, Lookup, Shard};
 
 /// Which data core owns a key hash. Uses the low 32 bits: ring placement

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::dist::ring::Ring;
 use crate::metrics::CoreSnapshot;
-pub use crate::store::entry::{newer, ApplyStatus, Entry, LookupOwned, OwnedItem, Value};
+use crate::store::entry::{ApplyStatus, Entry, LookupOwned, OwnedItem, Value};
 
 /// One key of a batch, with its position in the client's request.
 #[derive(Debug)]

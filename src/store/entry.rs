@@ -33,12 +33,6 @@ impl std::ops::Deref for Value {
     }
 }
 
-impl AsRef<[u8]> for Value {
-    fn as_ref(&self) -> &[u8] {
-        self.as_slice()
-    }
-}
-
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         self.as_slice() == other.as_slice()

@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use hypercache::dist::membership::State;
-use hypercache::runtime::msg::Entry;
+use hypercache::store::entry::Entry;
 
 use crate::node::{id, WriteDone};
 use crate::world::World;

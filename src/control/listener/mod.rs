@@ -22,9 +22,9 @@ use crate::auth::ConnFacts;
 use crate::control::ControlCtx;
 use crate::http::parse::{Head, Method};
 use crate::http::response::{Responder, TEXT};
-use crate::runtime::msg::ApplyStatus;
 use crate::service::answers::{draining_health, method_not_allowed, unauthorized};
 use crate::service::conn::Service;
+use crate::store::entry::ApplyStatus;
 
 /// Dist bodies may be larger than client ones (cluster.md §12.1).
 pub const MAX_DIST_BODY: u64 = 17 << 20;

@@ -8,8 +8,9 @@ use crate::dist::queries::DelQuery;
 use crate::dist::wire::{self, BatchReq, SetReq};
 use crate::http::keys::check_key;
 use crate::http::response::Responder;
-use crate::runtime::msg::{ApplyItem, ApplyStatus, Entry, Op, Reply, Value};
+use crate::runtime::msg::{ApplyItem, Op, Reply};
 use crate::runtime::shard_for;
+use crate::store::entry::{ApplyStatus, Entry, Value};
 
 impl DistService {
     pub(super) async fn apply_one(&self, key: &str, entry: Entry) -> ApplyStatus {

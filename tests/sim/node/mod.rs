@@ -21,7 +21,7 @@ use hypercache::control::replicate::Ack;
 use hypercache::dist::ae::Digest;
 use hypercache::dist::membership::{Effect, Entry as Member, Membership, ProbeOutcome, Timers};
 use hypercache::dist::ring::Ring;
-use hypercache::runtime::msg::Entry;
+use hypercache::store::entry::Entry;
 use hypercache::store::Hlc;
 
 pub const RF: usize = 3;

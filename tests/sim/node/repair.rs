@@ -10,7 +10,7 @@ use hypercache::control::moves::{Move, Scan};
 use hypercache::control::reconcile::{differing_leaves, plan, Plan};
 use hypercache::dist::ae::{leaf_of, leaves_of, root, Digest};
 use hypercache::dist::membership::State;
-use hypercache::runtime::msg::Entry;
+use hypercache::store::entry::Entry;
 
 use super::{addr_of_id, AckKind, Msg, Node, Out, Timer};
 
