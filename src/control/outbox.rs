@@ -3,10 +3,18 @@
 //! Under load, many client writes go to the same owner at the same time; one
 //! HTTP request each (parse, JSON, base64, a mesh hop on both sides) made the
 //! replicated PUT 6× slower than a local one. Writes for a peer are queued
-//! here and sent by at most `FLUSHERS` concurrent requests per peer: a single
+//! here and sent by one request at a time per peer, more (up to `FLUSHERS`)
+//! only while the queue holds more than the running requests can carry: a single
 //! queued write goes out as `/internal/set` / `/internal/del`, several as one
 //! `/internal/batch` (reason `write`). Acks are delivered per write to the
 //! coordinating round; owners that do not acknowledge get a hint.
+//!
+//! Why one at a time: with four requests always allowed, each took whatever one
+//! write was queued when the previous answer came back, so most writes travelled
+//! alone; one in flight lets the queue fill while it travels, and a replicated PUT cost
+//! 30 % less CPU across the three nodes (PERFORMANCE.md, "Replicated PUT"). A slow
+//! owner still gets up to `FLUSHERS` full requests once its backlog exceeds what
+//! the running ones carry.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -35,15 +43,21 @@ pub struct Outbox {
     queues: HashMap<String, (VecDeque<Pending>, usize)>,
 }
 
+/// Whether a peer with `running` requests in flight and `queued` writes waiting gets one
+/// more request: always the first; more only for a backlog the running ones cannot carry.
+fn another_flusher(running: usize, queued: usize) -> bool {
+    running == 0 || (running < FLUSHERS && queued > FLUSH_MAX * running)
+}
+
 impl ControlCtx {
-    /// Queues writes for `owner`; starts a flusher if fewer than `FLUSHERS`
-    /// are running for it.
+    /// Queues writes for `owner`; starts a flusher if none is running for it, or if
+    /// the queue exceeds what the running ones carry and fewer than `FLUSHERS` run.
     pub fn enqueue_writes(self: &Rc<Self>, owner: &str, items: Vec<Pending>) {
         let start = {
             let mut ob = self.outbox.borrow_mut();
             let (q, running) = ob.queues.entry(owner.to_string()).or_default();
             q.extend(items);
-            if *running < FLUSHERS {
+            if another_flusher(*running, q.len()) {
                 *running += 1;
                 true
             } else {
@@ -103,5 +117,33 @@ impl ControlCtx {
                 let _ = p.tx.try_send((p.j, ack));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_request_in_flight_until_a_backlog_exceeds_what_it_carries() {
+        assert!(another_flusher(0, 1), "the first write always goes out");
+        assert!(
+            !another_flusher(1, 1),
+            "a write waits for the request in flight"
+        );
+        assert!(
+            !another_flusher(1, FLUSH_MAX),
+            "one full request's worth still waits"
+        );
+        assert!(
+            another_flusher(1, FLUSH_MAX + 1),
+            "a backlog starts a second request"
+        );
+        assert!(!another_flusher(2, 2 * FLUSH_MAX));
+        assert!(another_flusher(2, 2 * FLUSH_MAX + 1));
+        assert!(
+            !another_flusher(FLUSHERS, 100 * FLUSH_MAX),
+            "never more than FLUSHERS per peer"
+        );
     }
 }

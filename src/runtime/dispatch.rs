@@ -1,4 +1,5 @@
-//! Request/reply over the glommio channel mesh.
+//! Request/reply between cores: over the glommio channel mesh, or by direct call when the
+//! two cores share one executor.
 //!
 //! Every executor (data cores 0..N-1, the control core N) joins one full mesh
 //! of [`Msg`]. A caller registers a waiter slot, sends `Req{id}` to the target
@@ -7,6 +8,13 @@
 //! caller. Receive loops never block on a send (a full reply channel is
 //! handled by a spawned task), so two cores answering each other cannot
 //! deadlock on bounded channels.
+//!
+//! A node with one data core whose control core shares its CPU runs both on one executor
+//! ([`Link::Local`], docs/operations.md "One data core"): two threads on one CPU paid a
+//! kernel context switch and a cross-thread wake-up per hop, about a third of a replica's
+//! CPU (PERFORMANCE.md). There a send runs the other side's handler at once, in the caller's
+//! turn; a `Later` answer runs as a task in the handler's queue. Handlers are synchronous and
+//! neither side holds a `RefCell` borrow across a send, so the nested call cannot conflict.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -14,7 +22,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use glommio::channels::channel_mesh::{Receivers, Senders};
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
 
 use super::msg::{Msg, Op, Reply};
 
@@ -63,12 +71,50 @@ pub enum Handled {
     Later(Pin<Box<dyn Future<Output = Reply>>>),
 }
 
+type Handler = (Rc<dyn Fn(Op) -> Handled>, glommio::TaskQueueHandle);
+
 pub struct Dispatcher {
-    senders: Senders<Msg>,
+    /// None when this core's only peer shares its executor.
+    senders: Option<Senders<Msg>>,
     pending: RefCell<Pending>,
     /// Logical core id (data cores 0..N-1, control N) -> mesh peer id. The
     /// mesh numbers peers in the order they joined, which is not ours.
     to_mesh: Vec<usize>,
+    /// The core on this executor: its logical id and dispatcher ([`Link::Local`]).
+    local: RefCell<Option<(usize, Rc<Dispatcher>)>>,
+    /// How this core answers; set by [`Dispatcher::spawn_receivers`].
+    handler: RefCell<Option<Handler>>,
+    /// Requests of the co-located core that arrived before the handler was set.
+    early: RefCell<Vec<(Rc<Dispatcher>, u32, Op)>>,
+}
+
+/// How a core reaches the others.
+pub enum Link {
+    /// Its own executor: join the mesh of every core and learn their mesh ids.
+    Mesh(MeshBuilder<Msg, Full>, PeerMap),
+    /// Shares the executor with its only peer: direct calls ([`Dispatcher::local_pair`]).
+    Local(Rc<Dispatcher>),
+}
+
+impl Link {
+    /// This core's dispatcher and, on the mesh, its receivers for
+    /// [`Dispatcher::spawn_receivers`].
+    pub async fn open(self, logical: usize) -> (Rc<Dispatcher>, Option<Receivers<Msg>>) {
+        match self {
+            Link::Local(d) => (d, None),
+            Link::Mesh(mesh, map) => {
+                // glommio 0.9's shared-channel `connect` waits for the peer without any
+                // cross-thread wake-up, so the executor must not park until the join completes.
+                let (senders, receivers) = super::rendezvous::without_parking(mesh.join())
+                    .await
+                    .expect("join core mesh");
+                (
+                    Dispatcher::new(senders, logical, &map).await,
+                    Some(receivers),
+                )
+            }
+        }
+    }
 }
 
 /// Shared while the executors start: each writes its mesh id at its logical
@@ -140,11 +186,58 @@ impl Dispatcher {
         })
         .await;
         let to_mesh = map.iter().map(|m| m.load(Ordering::Acquire)).collect();
-        Rc::new(Dispatcher {
+        Rc::new(Dispatcher::bare(Some(senders), to_mesh))
+    }
+
+    fn bare(senders: Option<Senders<Msg>>, to_mesh: Vec<usize>) -> Dispatcher {
+        Dispatcher {
             senders,
             pending: RefCell::new(Pending::default()),
             to_mesh,
-        })
+            local: RefCell::new(None),
+            handler: RefCell::new(None),
+            early: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Two cores on one executor, logical ids `a` and `b`, each reaching the other by direct
+    /// call. They refer to each other for the life of the process.
+    pub fn local_pair(a: usize, b: usize) -> (Rc<Dispatcher>, Rc<Dispatcher>) {
+        let da = Rc::new(Dispatcher::bare(None, Vec::new()));
+        let db = Rc::new(Dispatcher::bare(None, Vec::new()));
+        *da.local.borrow_mut() = Some((b, db.clone()));
+        *db.local.borrow_mut() = Some((a, da.clone()));
+        (da, db)
+    }
+
+    fn local_peer(&self, to: usize) -> Option<Rc<Dispatcher>> {
+        match &*self.local.borrow() {
+            Some((id, d)) if *id == to => Some(d.clone()),
+            _ => None,
+        }
+    }
+
+    /// A request from the co-located core `from`: run the handler now; a `Later` answer
+    /// completes `from`'s ticket from a task in the handler's queue.
+    fn accept_local(&self, from: Rc<Dispatcher>, id: u32, op: Op) {
+        let Some((handle, tq)) = self.handler.borrow().clone() else {
+            self.early.borrow_mut().push((from, id, op));
+            return;
+        };
+        match handle(op) {
+            Handled::Now(reply) => from.complete(id, reply),
+            Handled::Later(fut) => drop(
+                glommio::spawn_local_into(
+                    async move {
+                        let reply = fut.await;
+                        from.complete(id, reply);
+                    },
+                    tq,
+                )
+                .expect("spawn local job")
+                .detach(),
+            ),
+        }
     }
 
     /// Sends `op` to core `to`; the returned ticket resolves to its reply.
@@ -155,8 +248,15 @@ impl Dispatcher {
             id,
             done: false,
         };
-        if self
+        if let Some(peer) = self.local_peer(to) {
+            peer.accept_local(self.clone(), id, op);
+            return ticket;
+        }
+        let senders = self
             .senders
+            .as_ref()
+            .expect("a core without a mesh sends only locally");
+        if senders
             .send_to(self.to_mesh[to], Msg::Req { id, op })
             .await
             .is_err()
@@ -181,14 +281,22 @@ impl Dispatcher {
         }
     }
 
-    /// Spawns one receive loop per peer. `handle` runs requests addressed to
-    /// this core and returns the reply.
+    /// Sets `handle` as the way this core answers requests, and spawns one receive loop per
+    /// mesh peer. `Later` answers run in `tq`.
     pub fn spawn_receivers(
         self: &Rc<Self>,
-        mut receivers: Receivers<Msg>,
+        receivers: Option<Receivers<Msg>>,
         handle: Rc<dyn Fn(Op) -> Handled>,
         tq: glommio::TaskQueueHandle,
     ) {
+        *self.handler.borrow_mut() = Some((handle.clone(), tq));
+        let early = std::mem::take(&mut *self.early.borrow_mut());
+        for (from, id, op) in early {
+            self.accept_local(from, id, op);
+        }
+        let Some(mut receivers) = receivers else {
+            return;
+        };
         for (peer, rx) in receivers.streams() {
             let me = self.clone();
             let handle = handle.clone();
@@ -223,14 +331,95 @@ impl Dispatcher {
     }
 
     fn reply(self: &Rc<Self>, to: usize, id: u32, reply: Reply) {
+        let senders = self.senders.as_ref().expect("mesh replies need the mesh");
         if let Err(glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(msg))) =
-            self.senders.try_send_to(to, Msg::Rep { id, reply })
+            senders.try_send_to(to, Msg::Rep { id, reply })
         {
             let me = self.clone();
             glommio::spawn_local(async move {
-                let _ = me.senders.send_to(to, msg).await;
+                let senders = me.senders.as_ref().expect("mesh replies need the mesh");
+                let _ = senders.send_to(to, msg).await;
             })
             .detach();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(f: impl std::future::Future<Output = ()> + 'static) {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(64 << 10)
+            .make()
+            .expect("executor (needs io_uring)")
+            .run(f);
+    }
+
+    fn count(r: Reply) -> u64 {
+        match r {
+            Reply::Count(n) => n,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    /// Answers Op::Connections with `n` at once, Op::CloseListener with `n + 1` after a yield.
+    fn handler(n: u64) -> Rc<dyn Fn(Op) -> Handled> {
+        Rc::new(move |op| match op {
+            Op::Connections => Handled::Now(Reply::Count(n)),
+            _ => Handled::Later(Box::pin(async move {
+                futures_lite::future::yield_now().await;
+                Reply::Count(n + 1)
+            })),
+        })
+    }
+
+    #[test]
+    fn co_located_cores_answer_each_other_by_direct_call() {
+        run(async {
+            let (data, control) = Dispatcher::local_pair(0, 1);
+            let tq = glommio::executor().current_task_queue();
+            data.spawn_receivers(None, handler(10), tq);
+            control.spawn_receivers(None, handler(20), tq);
+            assert_eq!(count(data.call(1, Op::Connections).await), 20);
+            assert_eq!(count(control.call(0, Op::Connections).await), 10);
+            assert_eq!(
+                count(data.call(1, Op::CloseListener).await),
+                21,
+                "a later answer"
+            );
+            // Many in flight at once, completed out of order, each to its own ticket.
+            let mut tickets = Vec::new();
+            for i in 0..50 {
+                let op = if i % 2 == 0 {
+                    Op::Connections
+                } else {
+                    Op::CloseListener
+                };
+                tickets.push((i, control.send(0, op).await));
+            }
+            for (i, t) in tickets.into_iter().rev() {
+                assert_eq!(count(t.await), if i % 2 == 0 { 10 } else { 11 });
+            }
+        });
+    }
+
+    #[test]
+    fn a_request_sent_before_the_handler_is_set_is_answered_once_it_is() {
+        run(async {
+            let (data, control) = Dispatcher::local_pair(0, 1);
+            let tq = glommio::executor().current_task_queue();
+            let early = data.send(1, Op::Connections).await;
+            let abandoned = data.send(1, Op::CloseListener).await;
+            drop(abandoned);
+            control.spawn_receivers(None, handler(5), tq);
+            assert_eq!(count(early.await), 5);
+            // The abandoned request's late answer (its task ran before this call's) frees
+            // its slot: nothing is left waiting.
+            assert_eq!(count(data.call(1, Op::CloseListener).await), 6);
+            let p = data.pending.borrow();
+            assert!(p.slots.iter().all(|s| matches!(s, Slot::Free(_))));
+        });
     }
 }

@@ -9,12 +9,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 use glommio::Shares;
 
 use super::CONTROL_MAX_CONNS;
-use super::{join_mesh, warm_timer, Ready};
+use super::{warm_timer, Ready};
 use crate::base::stop::StopSignal;
 use crate::control::listener::DistService;
 use crate::control::ControlCtx;
@@ -24,17 +23,16 @@ use crate::dist::ring::Ring;
 use crate::metrics::bump;
 use crate::mgmt::MgmtService;
 use crate::runtime::accept::accept_loop;
-use crate::runtime::dispatch::{Dispatcher, Handled, PeerMap};
-use crate::runtime::msg::{Msg, Op, Reply};
+use crate::runtime::dispatch::{Handled, Link};
+use crate::runtime::msg::{Op, Reply};
 use crate::runtime::NodeShared;
 
 pub(super) async fn control_core(
     node: Arc<NodeShared>,
-    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
+    link: Link,
     mgmt_fd: RawFd,
     dist_fd: RawFd,
     membership: Membership,
-    peer_map: PeerMap,
     ready: crossbeam_channel::Sender<Ready>,
 ) {
     let ex = glommio::executor();
@@ -53,12 +51,12 @@ pub(super) async fn control_core(
         glommio::Latency::NotImportant,
         "background",
     );
-    let (senders, receivers) = join_mesh(mesh).await;
+    let (dispatch, receivers) = link.open(node.config.cores).await;
     let cfg = &node.config;
     let first_ring = Arc::new(Ring::new(&membership.ring_members(), cfg.replication));
     let ctl = Rc::new(ControlCtx {
         cores: cfg.cores,
-        dispatch: Dispatcher::new(senders, cfg.cores, &peer_map).await,
+        dispatch,
         dist: Default::default(),
         ring: RefCell::new(first_ring.clone()),
         incarnation: membership.incarnation(),

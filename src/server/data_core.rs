@@ -7,12 +7,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::net::TcpListener;
 use glommio::Shares;
 
 use super::core_capacity;
-use super::{join_mesh, warm_timer, Ready};
+use super::{warm_timer, Ready};
 use crate::api::ClientService;
 use crate::base::now_ms;
 use crate::base::stop::StopSignal;
@@ -20,8 +19,8 @@ use crate::config::EvictionPolicy;
 use crate::dist::ring::Ring;
 use crate::metrics::{bump, CoreMetrics};
 use crate::runtime::accept::{accept_loop, Spread};
-use crate::runtime::dispatch::{Dispatcher, Handled, PeerMap};
-use crate::runtime::msg::{Msg, Op, Reply};
+use crate::runtime::dispatch::{Handled, Link};
+use crate::runtime::msg::{Op, Reply};
 use crate::runtime::{scan, CoreCtx, NodeShared};
 use crate::store::{Hlc, Policy, Shard, ShardLimits};
 
@@ -40,10 +39,9 @@ pub(super) async fn data_core(
     id: usize,
     cpu: usize,
     node: Arc<NodeShared>,
-    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
+    link: Link,
     fd: RawFd,
     members: Vec<String>,
-    peer_map: PeerMap,
     ready: crossbeam_channel::Sender<Ready>,
 ) {
     let ex = glommio::executor();
@@ -64,7 +62,7 @@ pub(super) async fn data_core(
     );
     // Scans (runtime::scan): yielding slices, below client and mesh work but not starved by it.
     let scan_tq = ex.create_task_queue(Shares::Static(250), glommio::Latency::NotImportant, "scan");
-    let (senders, receivers) = join_mesh(mesh).await;
+    let (dispatch, receivers) = link.open(id).await;
     let cfg = &node.config;
     let cores = cfg.cores;
     let capacity_items = core_capacity(cfg.capacity, cores, id);
@@ -85,7 +83,7 @@ pub(super) async fn data_core(
         shard: RefCell::new(shard),
         hlc: RefCell::new(Hlc::new()),
         metrics: CoreMetrics::default(),
-        dispatch: Dispatcher::new(senders, id, &peer_map).await,
+        dispatch,
         listener_stop: StopSignal::new(),
         capacity_items,
         node: node.clone(),

@@ -17,10 +17,9 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::base::now_ms;
 use crate::config::Config;
 use crate::dist::membership::{Membership, Timers};
-use crate::runtime::dispatch::new_peer_map;
+use crate::runtime::dispatch::{new_peer_map, Dispatcher, Link};
 use crate::runtime::msg::Msg;
 use crate::runtime::preflight::{self, IO_MEMORY};
-use crate::runtime::rendezvous;
 use crate::runtime::sockets::bind_shared;
 use crate::runtime::NodeShared;
 
@@ -67,7 +66,9 @@ enum Ready {
 
 pub fn run(config: Config) -> Result<NodeHandle, StartError> {
     let cores = config.cores;
-    preflight::check(cores + 1).map_err(|m| fail(1, m))?;
+    let one_executor = shares_one_executor(&config);
+    let executors = if one_executor { 1 } else { cores + 1 };
+    preflight::check(executors).map_err(|m| fail(1, m))?;
 
     let (api_fds, api_addr) = bind_shared(
         "HYPERCACHE_API_ADDR",
@@ -95,59 +96,58 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
         .map_err(|e| fail(e.exit_code, e.message))?;
 
     let node = NodeShared::new(config, api_addr, mgmt_addr, dist_addr, advertise);
-    let mesh: MeshBuilder<Msg, _> = MeshBuilder::full(cores + 1, 1024);
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<Ready>();
     let membership = new_membership(&node);
-    let peer_map = new_peer_map(cores + 1);
     // id@ seeds are ring members from the start (cluster.md §1).
     let members = membership.ring_members();
-
-    for (i, fd) in api_fds.into_iter().enumerate() {
-        let cpu = node.config.data_cpus()[i];
+    let (mfd, dfd) = (mgmt_fds[0], dist_fds[0]);
+    let control_cpu = node.config.control_cpu();
+    if one_executor {
+        let (node, fd) = (node.clone(), api_fds[0]);
+        spawn_executor(
+            "data-0",
+            control_cpu,
+            ready_tx.clone(),
+            move |ready| async move {
+                let (data, control) = Dispatcher::local_pair(0, 1);
+                let ctl = control_core(
+                    node.clone(),
+                    Link::Local(control),
+                    mfd,
+                    dfd,
+                    membership,
+                    ready.clone(),
+                );
+                glommio::spawn_local(ctl).detach();
+                data_core(0, control_cpu, node, Link::Local(data), fd, members, ready).await
+            },
+        );
+    } else {
+        let mesh: MeshBuilder<Msg, _> = MeshBuilder::full(cores + 1, 1024);
+        let peer_map = new_peer_map(cores + 1);
+        for (i, fd) in api_fds.into_iter().enumerate() {
+            let cpu = node.config.data_cpus()[i];
+            let (mesh, peer_map) = (mesh.clone(), peer_map.clone());
+            let (node, members) = (node.clone(), members.clone());
+            // No spin before parking: with the rings' cooperative task running
+            // (vendor/glommio/PATCHED.md) a spinning core would not see socket
+            // completions until it enters the kernel anyway, and 0 / 10 / 50 µs
+            // measured the same (PERFORMANCE.md, "What a hop costs here").
+            spawn_executor(&format!("data-{i}"), cpu, ready_tx.clone(), move |ready| {
+                data_core(i, cpu, node, Link::Mesh(mesh, peer_map), fd, members, ready)
+            });
+        }
         let node = node.clone();
-        let mesh = mesh.clone();
-        let ready = ready_tx.clone();
-        let members = members.clone();
-        let peer_map = peer_map.clone();
-        std::thread::Builder::new()
-            .name(format!("data-{i}"))
-            .spawn(move || {
-                // No spin before parking: with the rings' cooperative task running
-                // (vendor/glommio/PATCHED.md) a spinning core would not see socket
-                // completions until it enters the kernel anyway, and 0 / 10 / 50 µs
-                // measured the same (PERFORMANCE.md, "What a hop costs here").
-                let b = executor(&format!("data-{i}"), cpu);
-                let ex = match b.make() {
-                    Ok(ex) => ex,
-                    Err(e) => {
-                        let _ = ready.send(Ready::Failed(executor_error(cpu, &e.to_string())));
-                        return;
-                    }
-                };
-                ex.run(data_core(i, cpu, node, mesh, fd, members, peer_map, ready));
-            })
-            .expect("spawn data core thread");
-    }
-    {
-        let cpu = node.config.control_cpu();
-        let node = node.clone();
-        let ready = ready_tx.clone();
-        let (mfd, dfd) = (mgmt_fds[0], dist_fds[0]);
-        std::thread::Builder::new()
-            .name("control".into())
-            .spawn(move || {
-                let ex = match executor("control", cpu).make() {
-                    Ok(ex) => ex,
-                    Err(e) => {
-                        let _ = ready.send(Ready::Failed(executor_error(cpu, &e.to_string())));
-                        return;
-                    }
-                };
-                ex.run(control_core(
-                    node, mesh, mfd, dfd, membership, peer_map, ready,
-                ));
-            })
-            .expect("spawn control thread");
+        spawn_executor("control", control_cpu, ready_tx.clone(), move |ready| {
+            control_core(
+                node,
+                Link::Mesh(mesh, peer_map),
+                mfd,
+                dfd,
+                membership,
+                ready,
+            )
+        });
     }
     drop(ready_tx);
     for _ in 0..=cores {
@@ -160,18 +160,31 @@ pub fn run(config: Config) -> Result<NodeHandle, StartError> {
     Ok(NodeHandle { node })
 }
 
-/// Joins the core mesh. glommio 0.9's shared-channel `connect` waits for the
-/// peer without any cross-thread wake-up, so the executor must not park until
-/// the join completes ([`rendezvous::without_parking`]).
-async fn join_mesh(
-    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
-) -> (
-    glommio::channels::channel_mesh::Senders<Msg>,
-    glommio::channels::channel_mesh::Receivers<Msg>,
-) {
-    rendezvous::without_parking(mesh.join())
-        .await
-        .expect("join core mesh")
+/// One data core whose control core would share its CPU: one executor runs both
+/// (`runtime::dispatch`, docs/operations.md "One data core"), so a hop between them is a call,
+/// not a context switch and a cross-thread wake-up. Two threads on one CPU cost a
+/// replicated PUT a third more CPU (PERFORMANCE.md, "Replicated PUT").
+fn shares_one_executor(cfg: &Config) -> bool {
+    cfg.cores == 1 && cfg.data_cpus().first() == Some(&cfg.control_cpu())
+}
+
+/// Starts a pinned executor named `name` on its own thread and runs `core` on it; a failure to
+/// make the executor goes to `ready`.
+fn spawn_executor<F, Fut>(name: &str, cpu: usize, ready: crossbeam_channel::Sender<Ready>, core: F)
+where
+    F: FnOnce(crossbeam_channel::Sender<Ready>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let thread_name = name.to_string();
+    std::thread::Builder::new()
+        .name(thread_name.clone())
+        .spawn(move || match executor(&thread_name, cpu).make() {
+            Ok(ex) => ex.run(core(ready)),
+            Err(e) => {
+                let _ = ready.send(Ready::Failed(executor_error(cpu, &e.to_string())));
+            }
+        })
+        .expect("spawn executor thread");
 }
 
 /// glommio 0.9.0: the first timer sleep of an executor can take tens of ms (its first park

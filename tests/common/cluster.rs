@@ -117,7 +117,7 @@ fn base_env(
     api_port: u16,
     mgmt_port: u16,
 ) -> Vec<(String, String)> {
-    vec![
+    let mut env: Vec<(String, String)> = vec![
         ("HYPERCACHE_NODE_ID".into(), id.into()),
         (
             "HYPERCACHE_API_ADDR".into(),
@@ -143,7 +143,29 @@ fn base_env(
         ),
         ("HYPERCACHE_SHUTDOWN_TIMEOUT".into(), "5s".into()),
         ("HYPERCACHE_LOG_LEVEL".into(), "info".into()),
-    ]
+    ];
+    // Every cluster test runs both executor layouts: nodes whose id ends in an odd digit get
+    // one CPU, so their data and control cores share one executor (server::shares_one_executor);
+    // the others get the whole mask, a control executor of their own and the core mesh.
+    if id
+        .bytes()
+        .last()
+        .is_some_and(|b| b.is_ascii_digit() && b % 2 == 1)
+    {
+        env.push(("HYPERCACHE_CPU_SET".into(), last_allowed_cpu()));
+    }
+    env
+}
+
+/// The highest CPU this process may run on (`Cpus_allowed_list` of /proc/self/status).
+fn last_allowed_cpu() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .expect("Cpus_allowed_list in /proc/self/status")
+        .trim();
+    list.rsplit([',', '-']).next().expect("a CPU").to_string()
 }
 
 fn spawn_node(
