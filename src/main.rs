@@ -9,13 +9,19 @@ use hypercache::config::{level_name, Config};
 use hypercache::server;
 use hypercache::tls::TlsSet;
 
-/// mimalloc instead of glibc malloc: the cluster paths allocate per write (peer requests, JSON
-/// decoding, queued entries) from one thread and free on it, where glibc's arena locking and
-/// fastbin consolidation took 15 % of a coordinator's CPU (PERFORMANCE.md, "Replicated PUT");
-/// mimalloc's thread-local free lists suit thread-per-core. The hot GET path allocates nothing
-/// either way.
+/// mimalloc for small blocks, glibc for large ones (`base/alloc.rs` says why).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: hypercache::base::alloc::SplitAlloc = hypercache::base::alloc::SplitAlloc;
+
+/// Runs before `main` and before the first allocation (the runtime allocates before `main`, and
+/// mimalloc reserves its first arena then): `base::alloc::configure`.
+#[used]
+#[link_section = ".init_array"]
+static CONFIGURE_ALLOC: extern "C" fn() = configure_alloc;
+
+extern "C" fn configure_alloc() {
+    hypercache::base::alloc::configure();
+}
 
 fn die(code: i32, msg: &str) -> ! {
     eprintln!("{msg}");
@@ -157,7 +163,10 @@ fn pin_mmap_threshold() {
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
     // exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(
+            libc::M_MMAP_THRESHOLD,
+            hypercache::base::alloc::LARGE as i32,
+        );
     }
 }
 

@@ -54,20 +54,43 @@ pub struct ControlCtx {
     /// The join exchange has answered (or there are no seeds): until then this node's ring
     /// holds only what its seed list says, and management `/health` answers 503 `joining`.
     pub joined: Cell<bool>,
-    /// Incarnation of this node: start time in ms, so a restart is higher.
-    pub incarnation: u64,
     /// Fired at shutdown step 6: management and dist listeners close,
     /// event streams end.
     pub stop: StopSignal,
-    /// Open connections of the management and dist listeners.
+    /// Failed peer writes are logged at most once per peer and second (`base/warn_limit.rs`).
+    pub peer_warnings: RefCell<crate::base::warn_limit::WarnLimit>,
+    /// What the management and dist listeners count for `/metrics`.
+    pub listeners: ListenerStats,
+}
+
+/// Connections, refusals at the cap and responses of the management and dist listeners.
+#[derive(Default)]
+pub struct ListenerStats {
     pub mgmt_conns: Cell<u64>,
     pub dist_conns: Cell<u64>,
     pub mgmt_rejected: Cell<u64>,
     pub dist_rejected: Cell<u64>,
-    /// Failed peer writes are logged at most once per peer and second (`base/warn_limit.rs`).
-    pub peer_warnings: RefCell<crate::base::warn_limit::WarnLimit>,
-    /// Responses of the management and dist listeners by (listener, route, status).
-    pub requests: RefCell<std::collections::BTreeMap<(&'static str, &'static str, u16), u64>>,
+    /// Responses by (listener, route, status).
+    requests: RefCell<std::collections::BTreeMap<(&'static str, &'static str, u16), u64>>,
+}
+
+impl ListenerStats {
+    pub fn count_request(&self, listener: &'static str, route: &'static str, status: u16) {
+        *self
+            .requests
+            .borrow_mut()
+            .entry((listener, route, status))
+            .or_insert(0) += 1;
+    }
+
+    /// Every (listener, route, status) count, in that order.
+    pub fn requests(&self) -> Vec<((&'static str, &'static str, u16), u64)> {
+        self.requests
+            .borrow()
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect()
+    }
 }
 
 impl ControlCtx {
@@ -134,14 +157,6 @@ impl ControlCtx {
         v[idx("HintedBytesCap")] = self.node.config.hint_max_bytes;
         v[idx("TombstonesActive")] = total.tombstones;
         v
-    }
-
-    pub fn count_request(&self, listener: &'static str, route: &'static str, status: u16) {
-        *self
-            .requests
-            .borrow_mut()
-            .entry((listener, route, status))
-            .or_insert(0) += 1;
     }
 
     pub fn totals(snaps: &[CoreSnapshot]) -> CoreSnapshot {

@@ -21,9 +21,12 @@ use std::rc::Rc;
 
 use glommio::channels::local_channel::LocalSender;
 
+use glommio::{GlommioError, ResourceType};
+
 use super::replicate::Ack;
 use super::ControlCtx;
 use crate::base::now_ms;
+use crate::metrics::dist::idx;
 use crate::store::entry::Entry;
 
 /// Concurrent requests per peer carrying queued writes.
@@ -71,6 +74,19 @@ impl ControlCtx {
         }
     }
 
+    /// Hands an owner's answer to the round that waits for it. A round that already ended
+    /// (W reached, failed or timed out) has dropped its receiver: a late ack still counts.
+    fn deliver(&self, p: &Pending, ack: Ack) {
+        if let Err(e) = p.tx.try_send((p.j, ack)) {
+            let GlommioError::Closed(ResourceType::Channel((_, ack))) = e else {
+                unreachable!("an unbounded channel is never full")
+            };
+            if let Ack::Ok | Ack::Newer(..) = ack {
+                self.dist.add(idx("WriteAcks"), 1);
+            }
+        }
+    }
+
     async fn flush_owner(self: &Rc<Self>, owner: &str) {
         loop {
             let batch: Vec<Pending> = {
@@ -83,13 +99,13 @@ impl ControlCtx {
                 let n = q.len().min(FLUSH_MAX);
                 q.drain(..n).collect()
             };
-            let items: Vec<(usize, String, Entry)> = batch
+            let items: Vec<(usize, &str, &Entry)> = batch
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (i, p.key.clone(), p.entry.clone()))
+                .map(|(i, p)| (i, p.key.as_str(), &p.entry))
                 .collect();
             let results = match self.address_of(owner) {
-                Some(addr) => self.send_writes(&addr, owner, items, now_ms()).await,
+                Some(addr) => self.send_writes(&addr, owner, &items, now_ms()).await,
                 None => (0..batch.len()).map(|i| (i, Ack::Failed)).collect(),
             };
             // The owner is unreachable: fail everything queued for it now
@@ -114,7 +130,7 @@ impl ControlCtx {
                     // after the client was answered (cluster.md §6 step 6).
                     self.queue_hint(owner, &p.key, p.entry.clone());
                 }
-                let _ = p.tx.try_send((p.j, ack));
+                self.deliver(p, ack);
             }
         }
     }

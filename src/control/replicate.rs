@@ -11,9 +11,7 @@
 //! counts, when to stop waiting and what to re-issue is decided by the pure
 //! tracker in `quorum.rs`; this file only sends and receives.
 
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Instant;
 
 use glommio::channels::local_channel;
 
@@ -107,16 +105,16 @@ impl ControlCtx {
 
     /// One fan-out round: the tracker's verdict for each job.
     async fn replicate_round(self: &Rc<Self>, jobs: &[WriteJob]) -> Vec<Verdict> {
-        let me = self.node.node_id().to_string();
+        let me = self.node.node_id();
         let consistency = self.node.config.write_consistency;
         let d = &self.dist;
         let mut quorum = Quorum::new();
-        // owner id -> job indexes
-        let mut per_owner: HashMap<String, Vec<usize>> = HashMap::new();
+        // (owner id, job indexes): a few owners, so a list beats a map
+        let mut per_owner: Vec<(&str, Vec<usize>)> = Vec::new();
         for (j, job) in jobs.iter().enumerate() {
             d.add(idx("WriteAttempts"), 1);
             let delete = matches!(job.entry, Entry::Tombstone { .. });
-            let self_owner = job.owners.contains(&me);
+            let self_owner = job.owners.iter().any(|o| o == me);
             if !self_owner {
                 d.add(
                     idx(if delete {
@@ -130,7 +128,7 @@ impl ControlCtx {
             if job.local_acked {
                 d.add(idx("WriteAcks"), 1);
             }
-            let remote = job.owners.iter().filter(|o| **o != me).count();
+            let remote = job.owners.iter().filter(|o| *o != me).count();
             quorum.add(
                 consistency,
                 job.owners.len(),
@@ -139,7 +137,7 @@ impl ControlCtx {
                 job.entry.version(),
                 job.entry.origin(),
             );
-            for o in job.owners.iter().filter(|o| **o != me) {
+            for o in job.owners.iter().filter(|o| *o != me) {
                 d.add(
                     idx(if delete {
                         "ReplicaFanoutRemove"
@@ -148,7 +146,10 @@ impl ControlCtx {
                     }),
                     1,
                 );
-                per_owner.entry(o.clone()).or_default().push(j);
+                match per_owner.iter_mut().find(|(id, _)| id == o) {
+                    Some((_, js)) => js.push(j),
+                    None => per_owner.push((o, vec![j])),
+                }
             }
         }
         let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
@@ -163,31 +164,28 @@ impl ControlCtx {
                     tx: tx.clone(),
                 })
                 .collect();
-            self.enqueue_writes(&owner, items);
+            self.enqueue_writes(owner, items);
         }
         drop(tx);
-        let deadline = Instant::now() + REQUEST_TIMEOUT;
-        while quorum.waiting() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let got = glommio::timer::timeout(left, async { Ok(rx.recv().await) }).await;
-            let Ok(Some((j, ack))) = got else { break };
-            if quorum.answer(j, &ack) == Counted::Ack {
-                d.add(idx("WriteAcks"), 1);
-            }
-        }
-        // Late answers keep draining in the background (count acks, log failures).
-        let ctl = self.clone();
-        glommio::spawn_local(async move {
-            while let Some((_, ack)) = rx.recv().await {
-                if let Ack::Ok | Ack::Newer(..) = ack {
-                    ctl.dist.add(idx("WriteAcks"), 1);
+        // One timer for the round. Answers that arrive after it ends find the receiver gone;
+        // the outbox counts their acks itself (`outbox::deliver`), so no task per round
+        // lingers to drain them.
+        let answers = async {
+            while quorum.waiting() {
+                let Some((j, ack)) = rx.recv().await else {
+                    break;
+                };
+                if quorum.answer(j, &ack) == Counted::Ack {
+                    d.add(idx("WriteAcks"), 1);
                 }
             }
+        };
+        let _ = glommio::timer::timeout(REQUEST_TIMEOUT, async {
+            answers.await;
+            Ok(())
         })
-        .detach();
+        .await;
+        drop(rx);
         quorum.finish()
     }
 
@@ -197,11 +195,10 @@ impl ControlCtx {
         &self,
         addr: &str,
         owner: &str,
-        items: Vec<(usize, String, Entry)>,
+        items: &[(usize, &str, &Entry)],
         now: u64,
     ) -> Vec<(usize, Ack)> {
-        if items.len() == 1 {
-            let (j, key, entry) = &items[0];
+        if let [(j, key, entry)] = items {
             let res = match entry {
                 Entry::Item {
                     value,
@@ -210,7 +207,7 @@ impl ControlCtx {
                     expires_at_ms,
                 } => {
                     let call = SetOne(wire::SetReq {
-                        key: key.clone(),
+                        key: key.to_string(),
                         value: wire::WireValue::Shared(value.clone()),
                         expiration_ms: wire::remaining(*expires_at_ms, now),
                         version: *version,
@@ -255,9 +252,9 @@ impl ControlCtx {
         let mut out = Vec::with_capacity(items.len());
         let mut chunk: Vec<(usize, wire::BatchItem)> = Vec::new();
         let mut size = 0;
-        let mut all = items.into_iter().peekable();
-        while let Some((j, key, entry)) = all.next() {
-            let item = wire::entry_to_batch_item(&key, &entry, now);
+        let mut all = items.iter().peekable();
+        while let Some(&(j, key, entry)) = all.next() {
+            let item = wire::entry_to_batch_item(key, entry, now);
             size += item.size_hint();
             chunk.push((j, item));
             if size >= BATCH_BODY_BUDGET || all.peek().is_none() {

@@ -207,6 +207,6 @@ impl Service for MgmtService {
 
     fn observe(&self, family: usize, status: u16, _elapsed: Duration) {
         let route = ROUTES.get(family).map_or("other", |r| r.0);
-        self.ctl.count_request("mgmt", route, status);
+        self.ctl.listeners.count_request("mgmt", route, status);
     }
 }

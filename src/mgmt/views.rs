@@ -183,16 +183,11 @@ pub async fn prometheus(ctl: &ControlCtx, r: &mut Responder<'_>) {
         max_memory: cfg.max_memory.unwrap_or(0),
         cores: &snaps,
         dist: ctl.dist_values(&t),
-        requests: ctl
-            .requests
-            .borrow()
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .collect(),
-        mgmt_conns: ctl.mgmt_conns.get(),
-        dist_conns: ctl.dist_conns.get(),
-        mgmt_rejected: ctl.mgmt_rejected.get(),
-        dist_rejected: ctl.dist_rejected.get(),
+        requests: ctl.listeners.requests(),
+        mgmt_conns: ctl.listeners.mgmt_conns.get(),
+        dist_conns: ctl.listeners.dist_conns.get(),
+        mgmt_rejected: ctl.listeners.mgmt_rejected.get(),
+        dist_rejected: ctl.listeners.dist_rejected.get(),
         peer_requests: ctl
             .peers
             .sent

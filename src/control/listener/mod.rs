@@ -184,6 +184,6 @@ impl Service for DistService {
 
     fn observe(&self, family: usize, status: u16, _elapsed: Duration) {
         let route = ROUTES.get(family).map_or("other", |r| r.0);
-        self.ctl.count_request("dist", route, status);
+        self.ctl.listeners.count_request("dist", route, status);
     }
 }
