@@ -9,7 +9,7 @@ use super::ClientService;
 use crate::http::response::Responder;
 use crate::runtime::msg::{Op, PutItem, ReadJob, ReadOutcome, Reply, WriteJob, WriteOutcome};
 use crate::runtime::shard_for;
-use crate::store::entry::{Entry, LookupOwned, OwnedItem, Value};
+use crate::store::entry::{Entry, OwnedItem, Value};
 
 pub enum ReadResult {
     Found(OwnedItem),
@@ -138,7 +138,7 @@ impl ClientService {
                 });
             }
         }
-        let mut local: std::collections::HashMap<usize, LookupOwned> = Default::default();
+        let mut local: std::collections::HashMap<usize, Option<Entry>> = Default::default();
         for (core, g) in groups.into_iter().enumerate() {
             if g.is_empty() {
                 continue;
@@ -152,16 +152,13 @@ impl ClientService {
         for (idx, hash, key, owners) in keys {
             let mine = local.remove(&idx);
             if one {
-                match &mine {
-                    Some(LookupOwned::Item(i)) => {
-                        out.push((idx, ReadResult::Found(i.clone())));
-                        continue;
-                    }
-                    Some(LookupOwned::Tombstone { .. }) => {
-                        out.push((idx, ReadResult::NotFound));
-                        continue;
-                    }
-                    _ => {}
+                // An owner's own entry answers a ONE read: a tombstone is an authoritative miss.
+                if let Some(Some(e)) = &mine {
+                    out.push((
+                        idx,
+                        OwnedItem::of(e).map_or(ReadResult::NotFound, ReadResult::Found),
+                    ));
+                    continue;
                 }
             }
             jobs.push(ReadJob {

@@ -243,7 +243,7 @@ impl ControlCtx {
             }
             if let Reply::Lookups(v) = self.dispatch.call(core, Op::LookupBatch(g)).await {
                 for (i, l) in v {
-                    if let Some(e) = l.to_entry() {
+                    if let Some(e) = l {
                         items.push((i, wire::entry_to_batch_item(&keys[i], &e, now)));
                     }
                 }

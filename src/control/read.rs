@@ -48,21 +48,7 @@ fn to_said(
 
 /// The served form of a winning live item.
 fn owned(e: Entry) -> ReadOutcome {
-    match e {
-        Entry::Item {
-            value,
-            version,
-            origin,
-            expires_at_ms,
-        } => ReadOutcome::Found(OwnedItem {
-            len: value.len(),
-            value: value.to_vec(),
-            version,
-            origin,
-            expires_at_ms,
-        }),
-        Entry::Tombstone { .. } => ReadOutcome::NotFound,
-    }
+    OwnedItem::of(&e).map_or(ReadOutcome::NotFound, ReadOutcome::Found)
 }
 
 fn outcome(r: Resolved) -> ReadOutcome {
@@ -235,8 +221,8 @@ impl ControlCtx {
         let key = String::from_utf8_lossy(&job.key).into_owned();
         // (owner, entry or None for a plain miss)
         let mut responses: Vec<(String, Option<Entry>)> = Vec::new();
-        if let Some(l) = &job.local {
-            responses.push((self.node.node_id().to_string(), l.to_entry()));
+        if let Some(l) = job.local.clone() {
+            responses.push((self.node.node_id().to_string(), l));
         }
         let order = self.ask_order(&job.owners);
         let mut next = 0;

@@ -116,7 +116,7 @@ impl ControlCtx {
         };
         let mut entries: Vec<Option<Entry>> = vec![None; work.len()];
         for (j, l) in found {
-            entries[j] = l.to_entry();
+            entries[j] = l;
         }
         let now = now_ms();
         let batch = self.node.config.rebalance_batch.max(1);

@@ -5,7 +5,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::http::date::rfc3339_millis;
-use crate::store::entry::{Entry, LookupOwned, Value};
+use crate::store::entry::{Entry, Value};
 use crate::store::Hlc;
 
 /// A value in a peer write body: the base64 text a peer sent, or the shared bytes of an entry this
@@ -351,27 +351,32 @@ pub fn wire_item_to_entry(it: &ItemWire, now_ms: u64) -> Result<Entry, String> {
 /// `found`/`item`/`tombstone` fields of a lookup result.
 pub fn lookup_to_wire(
     key: &str,
-    l: &LookupOwned,
+    l: Option<&Entry>,
     now_ms: u64,
 ) -> (bool, Option<ItemWire>, Option<TombWire>) {
     match l {
-        LookupOwned::Item(i) => (
+        Some(Entry::Item {
+            value,
+            version,
+            origin,
+            expires_at_ms,
+        }) => (
             true,
             Some(item_wire(
                 key,
-                &i.value,
-                i.version,
-                &i.origin,
-                i.expires_at_ms,
+                value,
+                *version,
+                origin,
+                *expires_at_ms,
                 now_ms,
             )),
             None,
         ),
-        LookupOwned::Tombstone {
+        Some(Entry::Tombstone {
             version,
             origin,
             deleted_at_ms,
-        } => (
+        }) => (
             false,
             None,
             Some(TombWire {
@@ -380,6 +385,6 @@ pub fn lookup_to_wire(
                 deleted_at: *deleted_at_ms,
             }),
         ),
-        LookupOwned::Absent => (false, None, None),
+        None => (false, None, None),
     }
 }

@@ -15,7 +15,7 @@ use crate::dist::ring::Ring;
 use crate::metrics::{CoreMetrics, CoreSnapshot};
 use crate::runtime::dispatch::Dispatcher;
 use crate::runtime::msg::{KeyRef, Op, PutItem, Reply};
-use crate::store::entry::{ApplyStatus, Entry, LookupOwned, OwnedItem};
+use crate::store::entry::{ApplyStatus, Entry, OwnedItem, Value};
 use crate::store::{ApplyResult, Hlc, Incoming, Item, Lookup, Shard};
 
 /// Which data core owns a key hash. Uses the low 32 bits: ring placement
@@ -79,16 +79,22 @@ impl CoreCtx {
             .map(|i| owned(&i, with_value))
     }
 
-    pub fn lookup(&self, hash: u64, key: &[u8]) -> LookupOwned {
+    /// The key's entry (item or tombstone) for a peer or the coordinator; None when absent.
+    pub fn lookup(&self, hash: u64, key: &[u8]) -> Option<Entry> {
         let mut shard = self.shard.borrow_mut();
         match shard.lookup(hash, key, now_ms()) {
-            Lookup::Item(i) => LookupOwned::Item(owned(&i, true)),
-            Lookup::Tombstone(t) => LookupOwned::Tombstone {
+            Lookup::Item(i) => Some(Entry::Item {
+                value: Value::from(i.value.to_vec()),
+                version: i.version,
+                origin: i.origin.to_string(),
+                expires_at_ms: i.expires_at_ms,
+            }),
+            Lookup::Tombstone(t) => Some(Entry::Tombstone {
                 version: t.version,
                 origin: t.origin.to_string(),
                 deleted_at_ms: t.deleted_at_ms,
-            },
-            Lookup::Absent => LookupOwned::Absent,
+            }),
+            Lookup::Absent => None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::dist::ring::Ring;
 use crate::metrics::CoreSnapshot;
-use crate::store::entry::{ApplyStatus, Entry, LookupOwned, OwnedItem, Value};
+use crate::store::entry::{ApplyStatus, Entry, OwnedItem, Value};
 
 /// One key of a batch, with its position in the client's request.
 #[derive(Debug)]
@@ -71,8 +71,8 @@ pub struct ReadJob {
     pub hash: u64,
     pub key: Vec<u8>,
     pub owners: Vec<String>,
-    /// This node's own answer when it is an owner.
-    pub local: Option<LookupOwned>,
+    /// This node's own answer when it is an owner (`Some(None)`: it holds nothing).
+    pub local: Option<Option<Entry>>,
 }
 
 #[derive(Debug)]
@@ -171,8 +171,9 @@ pub enum Reply {
     Item(Option<OwnedItem>),
     /// Version and deadline assigned to a write or delete.
     Written(u64, u64),
-    Lookup(LookupOwned),
-    Lookups(Vec<(usize, LookupOwned)>),
+    /// The key's entry; None when the shard holds nothing for it.
+    Lookup(Option<Entry>),
+    Lookups(Vec<(usize, Option<Entry>)>),
     Applied(ApplyStatus),
     AppliedBatch(Vec<(usize, ApplyStatus)>),
     WriteDone(Vec<WriteOutcome>),

@@ -58,7 +58,10 @@ impl std::fmt::Debug for Value {
     }
 }
 
-/// A copy of a live item, for replies that leave the owning core.
+/// A copy of a live item as a client reply needs it: the value's bytes (or only its length, for
+/// HEAD, when it was not copied) and its stamp. Everything that can be a tombstone or travels
+/// on (lookups, replication, repair, anti-entropy, rebalance) is an [`Entry`]; a local lookup
+/// that finds nothing is `None`.
 #[derive(Debug, Clone)]
 pub struct OwnedItem {
     pub value: Vec<u8>,
@@ -68,6 +71,27 @@ pub struct OwnedItem {
     pub origin: String,
     /// Absolute deadline in Unix ms; 0 = no expiry.
     pub expires_at_ms: u64,
+}
+
+impl OwnedItem {
+    /// The served form of a live entry; None for a tombstone.
+    pub fn of(e: &Entry) -> Option<OwnedItem> {
+        match e {
+            Entry::Item {
+                value,
+                version,
+                origin,
+                expires_at_ms,
+            } => Some(OwnedItem {
+                value: value.to_vec(),
+                len: value.len(),
+                version: *version,
+                origin: origin.clone(),
+                expires_at_ms: *expires_at_ms,
+            }),
+            Entry::Tombstone { .. } => None,
+        }
+    }
 }
 
 /// A versioned entry as it travels between cores and nodes.
@@ -155,41 +179,6 @@ pub fn newer(v1: u64, o1: &str, v2: u64, o2: &str) -> bool {
 pub fn lww_cmp(a: (u64, &str), b: (u64, &str)) -> Ordering {
     a.0.cmp(&b.0)
         .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
-}
-
-/// Result of a local lookup that may leave the core.
-#[derive(Debug, Clone)]
-pub enum LookupOwned {
-    Item(OwnedItem),
-    Tombstone {
-        version: u64,
-        origin: String,
-        deleted_at_ms: u64,
-    },
-    Absent,
-}
-
-impl LookupOwned {
-    pub fn to_entry(&self) -> Option<Entry> {
-        match self {
-            LookupOwned::Item(i) => Some(Entry::Item {
-                value: i.value.clone().into(),
-                version: i.version,
-                origin: i.origin.clone(),
-                expires_at_ms: i.expires_at_ms,
-            }),
-            LookupOwned::Tombstone {
-                version,
-                origin,
-                deleted_at_ms,
-            } => Some(Entry::Tombstone {
-                version: *version,
-                origin: origin.clone(),
-                deleted_at_ms: *deleted_at_ms,
-            }),
-            LookupOwned::Absent => None,
-        }
-    }
 }
 
 /// Outcome of applying an incoming entry (cluster.md §4).

@@ -29,7 +29,7 @@ impl DistService {
         let Reply::Lookup(l) = self.ctl.dispatch.call(core, op).await else {
             return r.error(500, "INTERNAL", "internal error: lookup failed");
         };
-        let (found, item, tombstone) = wire::lookup_to_wire(&key, &l, now_ms());
+        let (found, item, tombstone) = wire::lookup_to_wire(&key, l.as_ref(), now_ms());
         ok_json(
             r,
             &GetResp {
@@ -80,7 +80,7 @@ impl DistService {
         for t in tickets {
             if let Reply::Lookups(v) = t.await {
                 for (i, l) in v {
-                    let (found, item, tomb) = wire::lookup_to_wire(&req.keys[i], &l, now);
+                    let (found, item, tomb) = wire::lookup_to_wire(&req.keys[i], l.as_ref(), now);
                     results[i].found = found;
                     results[i].item = item;
                     results[i].tombstone = tomb;
