@@ -128,4 +128,38 @@ mod tests {
             a.dealloc(z, big);
         }
     }
+
+    /// Reallocations that stay on one side keep their bytes, and zeroed small blocks are zero
+    /// even where a freed block full of bytes is reused.
+    #[test]
+    fn same_side_reallocs_and_zeroed_small_blocks() {
+        let a = SplitAlloc;
+        unsafe {
+            for (from, to) in [
+                (64, 4000),
+                (4000, 64),
+                (LARGE, 4 * LARGE),
+                (4 * LARGE, LARGE),
+            ] {
+                let l = Layout::from_size_align(from, 16).unwrap();
+                let p = a.alloc(l);
+                for i in 0..from {
+                    *p.add(i) = (i % 253) as u8;
+                }
+                let q = a.realloc(p, l, to);
+                assert!((0..from.min(to)).all(|i| *q.add(i) == (i % 253) as u8));
+                assert_eq!(q as usize % 16, 0, "alignment kept");
+                a.dealloc(q, Layout::from_size_align(to, 16).unwrap());
+            }
+            let l = Layout::from_size_align(256, 8).unwrap();
+            for _ in 0..64 {
+                let p = a.alloc(l);
+                std::ptr::write_bytes(p, 0xff, 256);
+                a.dealloc(p, l);
+                let z = a.alloc_zeroed(l);
+                assert!((0..256).all(|i| *z.add(i) == 0));
+                a.dealloc(z, l);
+            }
+        }
+    }
 }

@@ -12,27 +12,29 @@
 //! Why one at a time: with four requests always allowed, each took whatever one
 //! write was queued when the previous answer came back, so most writes travelled
 //! alone; one in flight lets the queue fill while it travels, and a replicated PUT cost
-//! 30 % less CPU across the three nodes (PERFORMANCE.md, "Replicated PUT"). A slow
-//! owner still gets up to `FLUSHERS` full requests once its backlog exceeds what
-//! the running ones carry.
+//! 30 % less CPU across the three nodes (PERFORMANCE.md, "Replicated PUT"). A write
+//! queued behind a request that is slow (in flight for `SLOW_MS`, e.g. a large batch or
+//! a delayed owner), or behind more than the running requests carry, starts another
+//! request, up to `FLUSHERS`, so it does not wait out the slow one.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use glommio::channels::local_channel::LocalSender;
 
-use glommio::{GlommioError, ResourceType};
-
 use super::replicate::Ack;
 use super::ControlCtx;
 use crate::base::now_ms;
-use crate::metrics::dist::idx;
+use crate::metrics::dist::{idx, DistMetrics};
 use crate::store::entry::Entry;
 
 /// Concurrent requests per peer carrying queued writes.
 const FLUSHERS: usize = 4;
 /// Writes per request at most (the body budget splits further).
 const FLUSH_MAX: usize = 256;
+/// A request in flight this long no longer holds back the writes queued behind it (a batch
+/// answers within a few ms on a healthy network).
+const SLOW_MS: u64 = 20;
 
 pub struct Pending {
     pub j: usize,
@@ -43,25 +45,50 @@ pub struct Pending {
 
 #[derive(Default)]
 pub struct Outbox {
-    queues: HashMap<String, (VecDeque<Pending>, usize)>,
+    queues: HashMap<String, OwnerQueue>,
 }
 
-/// Whether a peer with `running` requests in flight and `queued` writes waiting gets one
-/// more request: always the first; more only for a backlog the running ones cannot carry.
-fn another_flusher(running: usize, queued: usize) -> bool {
-    running == 0 || (running < FLUSHERS && queued > FLUSH_MAX * running)
+#[derive(Default)]
+struct OwnerQueue {
+    q: VecDeque<Pending>,
+    /// Requests in flight (flusher tasks running) for this owner.
+    running: usize,
+    /// When the latest of them left (Unix ms).
+    sent_at_ms: u64,
+}
+
+/// Whether a peer with `running` requests in flight, the latest sent `in_flight_ms` ago, and
+/// `queued` writes waiting gets one more request: always the first; more, up to `FLUSHERS`,
+/// only for a backlog the running ones cannot carry or when they are slow.
+fn another_flusher(running: usize, queued: usize, in_flight_ms: u64) -> bool {
+    running == 0
+        || (running < FLUSHERS && (queued > FLUSH_MAX * running || in_flight_ms >= SLOW_MS))
+}
+
+/// Counts an acknowledgement in `WriteAcks` and hands the answer to the round waiting for it.
+/// Counted here, not by the round: a round that has its W acks (or timed out) drops its
+/// receiver, and answers still queued in it or arriving later would go uncounted.
+fn deliver(dist: &DistMetrics, p: &Pending, ack: Ack) {
+    if let Ack::Ok | Ack::Newer(..) = ack {
+        dist.add(idx("WriteAcks"), 1);
+    }
+    // A round that already ended no longer listens: nothing else to do.
+    let _ = p.tx.try_send((p.j, ack));
 }
 
 impl ControlCtx {
-    /// Queues writes for `owner`; starts a flusher if none is running for it, or if
-    /// the queue exceeds what the running ones carry and fewer than `FLUSHERS` run.
+    /// Queues writes for `owner`; starts a flusher when [`another_flusher`] says so.
     pub fn enqueue_writes(self: &Rc<Self>, owner: &str, items: Vec<Pending>) {
         let start = {
             let mut ob = self.outbox.borrow_mut();
-            let (q, running) = ob.queues.entry(owner.to_string()).or_default();
-            q.extend(items);
-            if another_flusher(*running, q.len()) {
-                *running += 1;
+            if !ob.queues.contains_key(owner) {
+                ob.queues.insert(owner.to_string(), OwnerQueue::default());
+            }
+            let o = ob.queues.get_mut(owner).expect("just inserted");
+            o.q.extend(items);
+            let in_flight_ms = now_ms().saturating_sub(o.sent_at_ms);
+            if another_flusher(o.running, o.q.len(), in_flight_ms) {
+                o.running += 1;
                 true
             } else {
                 false
@@ -74,30 +101,23 @@ impl ControlCtx {
         }
     }
 
-    /// Hands an owner's answer to the round that waits for it. A round that already ended
-    /// (W reached, failed or timed out) has dropped its receiver: a late ack still counts.
+    /// Hands an owner's answer to the round that waits for it.
     fn deliver(&self, p: &Pending, ack: Ack) {
-        if let Err(e) = p.tx.try_send((p.j, ack)) {
-            let GlommioError::Closed(ResourceType::Channel((_, ack))) = e else {
-                unreachable!("an unbounded channel is never full")
-            };
-            if let Ack::Ok | Ack::Newer(..) = ack {
-                self.dist.add(idx("WriteAcks"), 1);
-            }
-        }
+        deliver(&self.dist, p, ack);
     }
 
     async fn flush_owner(self: &Rc<Self>, owner: &str) {
         loop {
             let batch: Vec<Pending> = {
                 let mut ob = self.outbox.borrow_mut();
-                let (q, running) = ob.queues.get_mut(owner).expect("outbox queue");
-                if q.is_empty() {
-                    *running -= 1;
+                let o = ob.queues.get_mut(owner).expect("outbox queue");
+                if o.q.is_empty() {
+                    o.running -= 1;
                     return;
                 }
-                let n = q.len().min(FLUSH_MAX);
-                q.drain(..n).collect()
+                o.sent_at_ms = now_ms();
+                let n = o.q.len().min(FLUSH_MAX);
+                o.q.drain(..n).collect()
             };
             let items: Vec<(usize, &str, &Entry)> = batch
                 .iter()
@@ -116,8 +136,8 @@ impl ControlCtx {
             if unreachable {
                 let rest: Vec<Pending> = {
                     let mut ob = self.outbox.borrow_mut();
-                    let (q, _) = ob.queues.get_mut(owner).expect("outbox queue");
-                    q.drain(..).collect()
+                    let o = ob.queues.get_mut(owner).expect("outbox queue");
+                    o.q.drain(..).collect()
                 };
                 let base = batch.len();
                 results.extend((0..rest.len()).map(|i| (base + i, Ack::Failed)));
@@ -139,27 +159,69 @@ impl ControlCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use glommio::channels::local_channel;
 
     #[test]
-    fn one_request_in_flight_until_a_backlog_exceeds_what_it_carries() {
-        assert!(another_flusher(0, 1), "the first write always goes out");
+    fn one_request_in_flight_until_a_backlog_or_a_slow_request() {
+        assert!(another_flusher(0, 1, 0), "the first write always goes out");
         assert!(
-            !another_flusher(1, 1),
+            !another_flusher(1, 1, 0),
             "a write waits for the request in flight"
         );
         assert!(
-            !another_flusher(1, FLUSH_MAX),
-            "one full request's worth still waits"
+            !another_flusher(1, FLUSH_MAX, SLOW_MS - 1),
+            "one full request's worth waits"
         );
         assert!(
-            another_flusher(1, FLUSH_MAX + 1),
+            another_flusher(1, FLUSH_MAX + 1, 0),
             "a backlog starts a second request"
         );
-        assert!(!another_flusher(2, 2 * FLUSH_MAX));
-        assert!(another_flusher(2, 2 * FLUSH_MAX + 1));
         assert!(
-            !another_flusher(FLUSHERS, 100 * FLUSH_MAX),
+            another_flusher(1, 1, SLOW_MS),
+            "a slow request does not hold writes back"
+        );
+        assert!(!another_flusher(2, 2 * FLUSH_MAX, 0));
+        assert!(another_flusher(2, 2 * FLUSH_MAX + 1, 0));
+        assert!(
+            !another_flusher(FLUSHERS, 100 * FLUSH_MAX, 10 * SLOW_MS),
             "never more than FLUSHERS per peer"
         );
+    }
+
+    fn pending(j: usize, tx: &Rc<LocalSender<(usize, Ack)>>) -> Pending {
+        Pending {
+            j,
+            key: "k".into(),
+            entry: Entry::written(None, 7, "n1".into(), 1),
+            tx: tx.clone(),
+        }
+    }
+
+    /// Every acknowledgement counts once in WriteAcks, whether the round still listens, has
+    /// ended with answers unread, or is gone; failures never count.
+    #[test]
+    fn every_ack_counts_once_whether_or_not_the_round_still_listens() {
+        let dist = DistMetrics::default();
+        let acks = || dist.values[idx("WriteAcks")].get();
+        let (tx, rx) = local_channel::new_unbounded();
+        let tx = Rc::new(tx);
+        deliver(&dist, &pending(0, &tx), Ack::Ok);
+        deliver(&dist, &pending(1, &tx), Ack::Newer(9, "n2".into()));
+        deliver(&dist, &pending(2, &tx), Ack::Failed);
+        deliver(&dist, &pending(3, &tx), Ack::Invalid);
+        assert_eq!(acks(), 2);
+        // The round got every answer, in order.
+        let got: Vec<usize> = std::iter::from_fn(|| {
+            futures_lite::future::block_on(futures_lite::future::poll_once(rx.recv())).flatten()
+        })
+        .map(|(j, _)| j)
+        .collect();
+        assert_eq!(got, vec![0, 1, 2, 3]);
+        // The round ended (receiver dropped, one answer still unread): late acks still count.
+        deliver(&dist, &pending(4, &tx), Ack::Ok);
+        drop(rx);
+        deliver(&dist, &pending(5, &tx), Ack::Ok);
+        deliver(&dist, &pending(6, &tx), Ack::Failed);
+        assert_eq!(acks(), 4);
     }
 }

@@ -85,7 +85,7 @@ pub struct Verdict {
 /// What the tracker tells the driver after an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counted {
-    /// The answer was an acknowledgement (counted in WriteAcks).
+    /// The answer was an acknowledgement (`outbox::deliver` counts it in WriteAcks).
     Ack,
     /// Not an acknowledgement.
     NoAck,

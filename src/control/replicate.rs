@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use glommio::channels::local_channel;
 
-use super::quorum::{after_round, After, Counted, Quorum, Verdict};
+use super::quorum::{after_round, After, Quorum, Verdict};
 use super::ControlCtx;
 use crate::base::now_ms;
 use crate::base::warn_limit::WarnLimit;
@@ -168,16 +168,15 @@ impl ControlCtx {
         }
         drop(tx);
         // One timer for the round. Answers that arrive after it ends find the receiver gone;
-        // the outbox counts their acks itself (`outbox::deliver`), so no task per round
-        // lingers to drain them.
+        // the outbox has counted their acks already (`outbox::deliver`), so no task per
+        // round lingers to drain them.
         let answers = async {
             while quorum.waiting() {
                 let Some((j, ack)) = rx.recv().await else {
                     break;
                 };
-                if quorum.answer(j, &ack) == Counted::Ack {
-                    d.add(idx("WriteAcks"), 1);
-                }
+                // WriteAcks is counted where the answer arrives (`outbox::deliver`).
+                quorum.answer(j, &ack);
             }
         };
         let _ = glommio::timer::timeout(REQUEST_TIMEOUT, async {

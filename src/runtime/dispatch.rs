@@ -250,6 +250,10 @@ impl Dispatcher {
         };
         if let Some(peer) = self.local_peer(to) {
             peer.accept_local(self.clone(), id, op);
+            // The other core's work just ran in this task's turn, and a loop of calls (an
+            // anti-entropy pull applies key by key) would never leave the CPU: yield when due,
+            // as a hop to another thread used to.
+            glommio::yield_if_needed().await;
             return ticket;
         }
         let senders = self
