@@ -8,7 +8,8 @@
 # the ratio B/A. Loopback only; the ports are picked free by the kernel.
 #
 # Environment: HYPERCACHE_BIN (default target/release/hypercache-server), DURATION (s, default 10),
-# ROUNDS (default 2: A B A B, the best of each is reported).
+# ROUNDS (default 2: A B A B, the best of each is reported), CPUS (the three nodes' CPU lists,
+# default "1 0 1"; e.g. CPUS="1 0 0" puts both replicas beside wrk).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${HYPERCACHE_BIN:-$ROOT/target/release/hypercache-server}
@@ -74,7 +75,7 @@ single() {
 replicated() {
 	local a=() m=() d=() i seeds
 	for i in 0 1 2; do a+=("$(free_port)") m+=("$(free_port)") d+=("$(free_port)"); done
-	local cpus=(1 0 1)
+	local cpus=(${CPUS:-1 0 1})
 	for i in 0 1 2; do
 		seeds=()
 		for j in 0 1 2; do ((j == i)) || seeds+=("node-$((j + 1))@127.0.0.1:${d[$j]}"); done

@@ -21,7 +21,7 @@ use crate::base::now_ms;
 use crate::base::warn_limit::WarnLimit;
 use crate::dist::client::REQUEST_TIMEOUT;
 use crate::dist::protocol::{Batch, DelOne, PeerError, SetOne};
-use crate::dist::wire::{self, AckResp};
+use crate::dist::wire::{self, AckResp, ItemStatus};
 use crate::metrics::dist::idx;
 use crate::runtime::msg::{Op, PutItem, Reply, WriteJob, WriteOutcome};
 use crate::runtime::shard_for;
@@ -299,9 +299,9 @@ impl ControlCtx {
                 .into_iter()
                 .zip(resp.results)
                 .map(|(j, r)| {
-                    let ack = match (r.status.as_str(), r.version, r.origin) {
-                        ("ignored", Some(v), Some(o)) => Ack::Newer(v, o),
-                        ("applied" | "ignored", _, _) => Ack::Ok,
+                    let ack = match (r.status, r.version, r.origin) {
+                        (ItemStatus::Ignored, Some(v), Some(o)) => Ack::Newer(v, o),
+                        (ItemStatus::Applied | ItemStatus::Ignored, _, _) => Ack::Ok,
                         _ => {
                             log::warn!("{owner} refused item {}: {:?}", r.key, r.error);
                             Ack::Invalid

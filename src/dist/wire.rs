@@ -48,9 +48,25 @@ impl Serialize for WireValue {
     }
 }
 
+/// A peer's base64 text is decoded as it is read, straight from the request body into the
+/// value's buffer (no `String` in between, no second pass). Text that is not base64 stays
+/// text, so the item (not the whole body) is refused when its value is asked for.
 impl<'de> Deserialize<'de> for WireValue {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(WireValue::Text)
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = WireValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<WireValue, E> {
+                Ok(match unb64(s) {
+                    Ok(bytes) => WireValue::Shared(Value::from(bytes)),
+                    Err(_) => WireValue::Text(s.to_string()),
+                })
+            }
+        }
+        d.deserialize_str(Visit)
     }
 }
 
@@ -130,13 +146,25 @@ fn default_reason() -> String {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct BatchResult {
     pub key: String,
-    pub status: String,
+    pub status: ItemStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// One batch item's outcome (cluster.md §12.3). A status this server does not know (a newer
+/// or foreign peer) reads as `Other` and counts as a refusal, like `invalid`.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemStatus {
+    Applied,
+    Ignored,
+    Invalid,
+    #[serde(other, skip_serializing)]
+    Other,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -241,11 +269,17 @@ pub fn b64(v: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(v)
 }
 
+/// Standard base64, line breaks ignored as Go's decoder does. Text without line breaks (every
+/// peer of this server, and Go's `encoding/json`) decodes in place with no cleaned copy.
 pub fn unb64(s: &str) -> Result<Vec<u8>, String> {
-    let cleaned: Vec<u8> = s.bytes().filter(|&c| c != b'\r' && c != b'\n').collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(cleaned)
-        .map_err(|e| format!("invalid base64 value: {e}"))
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let decoded = if s.bytes().any(|c| c == b'\r' || c == b'\n') {
+        let cleaned: Vec<u8> = s.bytes().filter(|&c| c != b'\r' && c != b'\n').collect();
+        engine.decode(cleaned)
+    } else {
+        engine.decode(s)
+    };
+    decoded.map_err(|e| format!("invalid base64 value: {e}"))
 }
 
 /// Remaining ms, rounded up; 0 = no expiry (cluster.md §5).

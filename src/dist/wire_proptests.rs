@@ -118,3 +118,55 @@ proptest! {
         }
     }
 }
+
+/// A value is decoded while the body is read; a value that is not base64 refuses its item
+/// only, and the rest of the body still applies.
+#[test]
+fn a_bad_value_refuses_its_item_and_keeps_the_others() {
+    let v = NOW << 16;
+    let body = format!(
+        r#"{{"items":[
+            {{"key":"a","value":"aGVsbG8=","version":{v},"origin":"n1"}},
+            {{"key":"b","value":"aGVs\r\nbG8=","version":{v},"origin":"n1"}},
+            {{"key":"c","value":"not base64!","version":{v},"origin":"n1"}},
+            {{"key":"d","value":"","version":{v},"origin":"n1"}}
+        ]}}"#
+    );
+    let got = decode(body.as_bytes()).expect("the body is valid JSON");
+    let value = |r: &Result<Entry, String>| match r {
+        Ok(Entry::Item { value, .. }) => Ok(value.to_vec()),
+        other => Err(format!("{other:?}")),
+    };
+    assert_eq!(value(&got[0]), Ok(b"hello".to_vec()));
+    assert_eq!(
+        value(&got[1]),
+        Ok(b"hello".to_vec()),
+        "line breaks are ignored, as Go does"
+    );
+    assert!(
+        matches!(&got[2], Err(e) if e.starts_with("invalid base64 value")),
+        "{:?}",
+        got[2]
+    );
+    assert_eq!(value(&got[3]), Ok(Vec::new()));
+    // A value that is not a string at all is a malformed body (a 400 for the whole request).
+    let bad = format!(r#"{{"items":[{{"key":"a","value":7,"version":{v},"origin":"n1"}}]}}"#);
+    assert!(decode(bad.as_bytes()).is_err());
+}
+
+/// An item status this server does not know (a newer or foreign peer) is read, not a decode
+/// error, and is none of the acknowledging ones.
+#[test]
+fn an_unknown_item_status_is_read_as_other() {
+    use super::wire::{BatchResp, ItemStatus};
+    let resp: BatchResp = serde_json::from_str(
+        r#"{"results":[{"key":"a","status":"applied"},{"key":"b","status":"ignored","version":5,"origin":"n2"},
+        {"key":"c","status":"invalid","error":"x"},{"key":"d","status":"quarantined"}]}"#,
+    )
+    .unwrap();
+    let got: Vec<ItemStatus> = resp.results.iter().map(|r| r.status).collect();
+    use ItemStatus::*;
+    assert_eq!(got, vec![Applied, Ignored, Invalid, Other]);
+    let text = serde_json::to_string(&resp.results[0]).unwrap();
+    assert!(text.contains(r#""status":"applied""#), "{text}");
+}

@@ -5,7 +5,7 @@ use super::{ack_body, bad, ok_json, DistService};
 use crate::base::hash::xxhash64;
 use crate::base::now_ms;
 use crate::dist::queries::DelQuery;
-use crate::dist::wire::{self, BatchReq, SetReq};
+use crate::dist::wire::{self, BatchReq, ItemStatus, SetReq};
 use crate::http::keys::check_key;
 use crate::http::response::Responder;
 use crate::runtime::msg::{ApplyItem, Op, Reply};
@@ -152,34 +152,29 @@ impl DistService {
         };
         let repair = matches!(req.reason.as_str(), "ae" | "repair");
         let now = now_ms();
-        let mut results: Vec<wire::BatchResult> = req
-            .items
-            .iter()
-            .map(|it| wire::BatchResult {
-                key: it.key.clone(),
-                status: "invalid".into(),
-                version: None,
-                origin: None,
-                error: None,
-            })
-            .collect();
+        let mut results: Vec<wire::BatchResult> = Vec::with_capacity(req.items.len());
         let mut groups: Vec<Vec<ApplyItem>> = (0..self.ctl.cores).map(|_| Vec::new()).collect();
-        for (i, it) in req.items.iter().enumerate() {
+        for (i, it) in req.items.into_iter().enumerate() {
             let entry = check_key(&it.key)
                 .map_err(|e| e.message())
-                .and_then(|_| wire::batch_item_to_entry(it, now));
+                .and_then(|_| wire::batch_item_to_entry(&it, now));
+            let mut error = None;
             match entry {
                 Ok(e) => {
                     let hash = xxhash64(it.key.as_bytes(), 0);
-                    groups[shard_for(hash, self.ctl.cores)].push((
-                        i,
-                        hash,
-                        it.key.as_bytes().to_vec(),
-                        e,
-                    ));
+                    let key = it.key.as_bytes().to_vec();
+                    groups[shard_for(hash, self.ctl.cores)].push((i, hash, key, e));
                 }
-                Err(e) => results[i].error = Some(e),
+                Err(e) => error = Some(e),
             }
+            // The key moves into its result: the answer names each item (Go's peers match by it).
+            results.push(wire::BatchResult {
+                key: it.key,
+                status: ItemStatus::Invalid,
+                version: None,
+                origin: None,
+                error,
+            });
         }
         let mut tickets = Vec::new();
         for (core, items) in groups.into_iter().enumerate() {
@@ -197,10 +192,10 @@ impl DistService {
                 for (i, s) in v {
                     let res = &mut results[i];
                     match s {
-                        ApplyStatus::Applied => res.status = "applied".into(),
-                        ApplyStatus::Ignored => res.status = "ignored".into(),
+                        ApplyStatus::Applied => res.status = ItemStatus::Applied,
+                        ApplyStatus::Ignored => res.status = ItemStatus::Ignored,
                         ApplyStatus::Newer(v, o) => {
-                            res.status = "ignored".into();
+                            res.status = ItemStatus::Ignored;
                             res.version = Some(v);
                             res.origin = Some(o);
                         }
