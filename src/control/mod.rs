@@ -36,19 +36,19 @@ use crate::runtime::NodeShared;
 pub struct ControlCtx {
     pub node: Arc<NodeShared>,
     pub dispatch: Rc<Dispatcher>,
-    pub cores: usize,
+    cores: usize,
     pub dist: DistMetrics,
     pub ring: RefCell<std::sync::Arc<Ring>>,
     /// SWIM membership (pure state machine; `cluster.rs` drives it).
-    pub members: RefCell<Membership>,
+    members: RefCell<Membership>,
     pub peers: PeerClient,
     /// Writes waiting to be sent to each owner (coalesced fan-out).
-    pub outbox: RefCell<outbox::Outbox>,
+    outbox: RefCell<outbox::Outbox>,
     /// Rebalance progress (cluster.md §9).
-    pub rebalance: RefCell<moves::Rebalance>,
+    rebalance: RefCell<moves::Rebalance>,
     /// Hinted handoff queues (cluster.md §8) and the targets being replayed.
-    pub hints: RefCell<hints::HintQueues>,
-    pub replaying: RefCell<std::collections::HashSet<String>>,
+    hints: RefCell<hints::HintQueues>,
+    replaying: RefCell<std::collections::HashSet<String>>,
     /// `/cluster/events` streams waiting for membership changes.
     pub subscribers: RefCell<Vec<glommio::channels::local_channel::LocalSender<()>>>,
     /// The join exchange has answered (or there are no seeds): until then this node's ring
@@ -58,7 +58,7 @@ pub struct ControlCtx {
     /// event streams end.
     pub stop: StopSignal,
     /// Failed peer writes are logged at most once per peer and second (`base/warn_limit.rs`).
-    pub peer_warnings: RefCell<crate::base::warn_limit::WarnLimit>,
+    peer_warnings: RefCell<crate::base::warn_limit::WarnLimit>,
     /// What the management and dist listeners count for `/metrics`.
     pub listeners: ListenerStats,
 }
@@ -94,6 +94,42 @@ impl ListenerStats {
 }
 
 impl ControlCtx {
+    /// The control core's state at start-up: `membership` as the seed list made it, the ring
+    /// built from it, empty queues. Only this module's drivers reach the queues and the
+    /// membership core; the management views and the core's start-up read the `pub` fields.
+    pub fn new(
+        node: Arc<NodeShared>,
+        dispatch: Rc<Dispatcher>,
+        membership: Membership,
+    ) -> ControlCtx {
+        let cfg = &node.config;
+        let first_ring = Arc::new(Ring::new(&membership.ring_members(), cfg.replication));
+        ControlCtx {
+            cores: cfg.cores,
+            dispatch,
+            dist: Default::default(),
+            ring: RefCell::new(first_ring.clone()),
+            joined: Cell::new(cfg.seeds.is_empty()),
+            members: RefCell::new(membership),
+            peers: PeerClient::new(cfg.auth_token.as_deref(), cfg.tls.dist.clone()),
+            subscribers: Default::default(),
+            hints: RefCell::new(hints::HintQueues::new(
+                cfg.hint_max_per_node as usize,
+                cfg.hint_max_bytes,
+                cfg.hint_ttl.as_millis() as u64,
+            )),
+            replaying: Default::default(),
+            outbox: Default::default(),
+            rebalance: RefCell::new(moves::Rebalance::new(first_ring)),
+            stop: StopSignal::new(),
+            listeners: Default::default(),
+            peer_warnings: RefCell::new(crate::base::warn_limit::WarnLimit::new(
+                std::time::Duration::from_secs(1),
+            )),
+            node: node.clone(),
+        }
+    }
+
     /// Sends `op` to every data core and returns the replies in core order.
     pub async fn all_cores(&self, op: impl Fn() -> Op) -> Vec<Reply> {
         let mut tickets = Vec::with_capacity(self.cores);

@@ -2,7 +2,7 @@
 //! loops (join, probe, gossip, anti-entropy, rebalance, hint replay, membership timers), the
 //! coordinator side of replicated writes and remote reads, and the shutdown order of ops.md §6.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::os::fd::{FromRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -14,12 +14,9 @@ use glommio::Shares;
 
 use super::CONTROL_MAX_CONNS;
 use super::{warm_timer, Ready};
-use crate::base::stop::StopSignal;
 use crate::control::listener::DistService;
 use crate::control::ControlCtx;
-use crate::dist::client::PeerClient;
 use crate::dist::membership::Membership;
-use crate::dist::ring::Ring;
 use crate::metrics::bump;
 use crate::mgmt::MgmtService;
 use crate::runtime::accept::accept_loop;
@@ -53,31 +50,7 @@ pub(super) async fn control_core(
     );
     let (dispatch, receivers) = link.open(node.config.cores).await;
     let cfg = &node.config;
-    let first_ring = Arc::new(Ring::new(&membership.ring_members(), cfg.replication));
-    let ctl = Rc::new(ControlCtx {
-        cores: cfg.cores,
-        dispatch,
-        dist: Default::default(),
-        ring: RefCell::new(first_ring.clone()),
-        joined: Cell::new(cfg.seeds.is_empty()),
-        members: RefCell::new(membership),
-        peers: PeerClient::new(cfg.auth_token.as_deref(), cfg.tls.dist.clone()),
-        subscribers: Default::default(),
-        hints: RefCell::new(crate::control::hints::HintQueues::new(
-            cfg.hint_max_per_node as usize,
-            cfg.hint_max_bytes,
-            cfg.hint_ttl.as_millis() as u64,
-        )),
-        replaying: Default::default(),
-        outbox: Default::default(),
-        rebalance: RefCell::new(crate::control::moves::Rebalance::new(first_ring.clone())),
-        stop: StopSignal::new(),
-        listeners: Default::default(),
-        peer_warnings: RefCell::new(crate::base::warn_limit::WarnLimit::new(
-            Duration::from_secs(1),
-        )),
-        node: node.clone(),
-    });
+    let ctl = Rc::new(ControlCtx::new(node.clone(), dispatch, membership));
     for seed in &cfg.seeds {
         if let Some(id) = &seed.id {
             ctl.peers.learn_name(&seed.addr.to_string(), id);
