@@ -67,13 +67,15 @@
 //!    is an owner (one ack; the shard's copy of the value).
 //! 3. One [`runtime::msg::Op::Replicate`] goes to the control core, which queues
 //!    the entry for every remote owner ([`control::outbox`]: concurrent writes
-//!    to one owner share one `/internal/batch`), feeds every answer to the pure
+//!    to one owner share one `/internal/batch`, and under load a request waits
+//!    500 µs for more), feeds every answer to the pure
 //!    quorum tracker ([`control::quorum`]: acks, W reached or failed, the one
 //!    re-issue when an owner reports a newer entry), answers the client, and
 //!    leaves a hint ([`control::hints`]) for every owner that did not
 //!    acknowledge. The round, the queues and the hints share the value; each
-//!    owner's request ([`dist::protocol`], [`dist::request`]) is the only other
-//!    copy, its base64 written straight into the request buffer. The receiving
+//!    owner's request ([`dist::protocol`]'s `Batch`, [`dist::batch_body`],
+//!    [`dist::request`]) is the only other copy, its base64 written straight into
+//!    the request buffer. The receiving
 //!    owner's side is [`control::listener`]'s `writes` routes, which decode
 //!    ([`dist::wire`], [`dist::queries`]) and apply on the key's data core.
 //! 4. On a single-node ring none of this happens: step 2 is the whole write.

@@ -9,7 +9,7 @@
 //! `/internal/batch` (reason `write`). Acks are delivered per write to the
 //! coordinating round; owners that do not acknowledge get a hint.
 //!
-//! Under a high arrival rate the flusher also lingers ([`lingers`]): after a request that
+//! Under a high arrival rate the flusher also lingers (`lingers`): after a request that
 //! carried at least `LINGER_FROM` writes it waits `LINGER` (500 µs) before the next one, so
 //! each request carries several times more and the owners wake up several times less often.
 //! On a CPU-bound coordinator that costs no throughput (the CPU has other work meanwhile)

@@ -19,6 +19,7 @@ use super::quorum::{after_round, After, Quorum, Verdict};
 use super::ControlCtx;
 use crate::base::now_ms;
 use crate::base::warn_limit::WarnLimit;
+use crate::dist::batch_body;
 use crate::dist::client::REQUEST_TIMEOUT;
 use crate::dist::protocol::{Batch, DelOne, PeerError, SetOne};
 use crate::dist::wire::{self, AckResp, ItemStatus};
@@ -248,20 +249,20 @@ impl ControlCtx {
             };
             return vec![(*j, ack)];
         }
+        // Bodies split below the listener's cap; each chunk goes out as it is cut.
         let mut out = Vec::with_capacity(items.len());
-        let mut chunk: Vec<(usize, wire::BatchItem)> = Vec::new();
-        let mut size = 0;
-        let mut all = items.iter().peekable();
-        while let Some(&(j, key, entry)) = all.next() {
-            let item = wire::entry_to_batch_item(key, entry, now);
-            size += item.size_hint();
-            chunk.push((j, item));
-            if size >= BATCH_BODY_BUDGET || all.peek().is_none() {
-                out.extend(
-                    self.send_batch(addr, owner, std::mem::take(&mut chunk), "write")
-                        .await,
-                );
-                size = 0;
+        let (mut start, mut size) = (0, 0);
+        for (i, &(_, key, entry)) in items.iter().enumerate() {
+            size += batch_body::item_size(key, entry);
+            if size >= BATCH_BODY_BUDGET || i + 1 == items.len() {
+                let chunk = &items[start..=i];
+                let call = Batch::Entries {
+                    items: chunk,
+                    now_ms: now,
+                };
+                let answer = self.peers.data_call(addr, &call).await;
+                out.extend(self.batch_acks(addr, owner, chunk.iter().map(|c| c.0), answer));
+                (start, size) = (i + 1, 0);
             }
         }
         out
@@ -283,7 +284,20 @@ impl ControlCtx {
         reason: &str,
     ) -> Vec<(usize, Ack)> {
         let (ids, items): (Vec<usize>, Vec<wire::BatchItem>) = chunk.into_iter().unzip();
-        let parsed = match self.peers.data_call(addr, &Batch::new(reason, items)).await {
+        let answer = self.peers.data_call(addr, &Batch::new(reason, items)).await;
+        self.batch_acks(addr, owner, ids.into_iter(), answer)
+    }
+
+    /// One ack per item of a batch sent to `owner`, in the order of `ids`: a refused or missing
+    /// answer fails them all (each becomes a hint).
+    fn batch_acks(
+        &self,
+        addr: &str,
+        owner: &str,
+        ids: impl ExactSizeIterator<Item = usize>,
+        answer: Result<wire::BatchResp, PeerError>,
+    ) -> Vec<(usize, Ack)> {
+        let parsed = match answer {
             Ok(resp) => Some(resp),
             Err(PeerError::Transport(e)) => {
                 self.warn_peer(owner, || format!("batch to {owner} ({addr}) failed: {e}"));
@@ -296,7 +310,6 @@ impl ControlCtx {
         };
         match parsed {
             Some(resp) if resp.results.len() == ids.len() => ids
-                .into_iter()
                 .zip(resp.results)
                 .map(|(j, r)| {
                     let ack = match (r.status, r.version, r.origin) {
@@ -310,7 +323,7 @@ impl ControlCtx {
                     (j, ack)
                 })
                 .collect(),
-            _ => ids.into_iter().map(|j| (j, Ack::Failed)).collect(),
+            _ => ids.map(|j| (j, Ack::Failed)).collect(),
         }
     }
 }

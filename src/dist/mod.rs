@@ -3,6 +3,7 @@
 //! anti-entropy summaries. The dist listener that serves it lives in `control::listener`.
 
 pub mod ae;
+pub mod batch_body;
 pub mod client;
 pub mod glob;
 pub mod membership;

@@ -152,19 +152,27 @@ impl Call for DelOne<'_> {
     }
 }
 
-/// `POST /internal/batch`: entries and tombstones, one result per item.
-pub struct Batch(pub BatchReq);
+/// `POST /internal/batch`: entries and tombstones, one result per item. Hints, rebalance and
+/// repair send wire items; the write fan-out sends its entries as they are, written straight
+/// into the request (`batch_body.rs`: no item copies on the hottest peer route).
+pub enum Batch<'a> {
+    Items(BatchReq),
+    Entries {
+        items: &'a [super::batch_body::Item<'a>],
+        now_ms: u64,
+    },
+}
 
-impl Batch {
-    pub fn new(reason: &str, items: Vec<BatchItem>) -> Batch {
-        Batch(BatchReq {
+impl Batch<'_> {
+    pub fn new(reason: &str, items: Vec<BatchItem>) -> Batch<'static> {
+        Batch::Items(BatchReq {
             reason: reason.to_string(),
             items,
         })
     }
 }
 
-impl Call for Batch {
+impl Call for Batch<'_> {
     type Answer = BatchResp;
     const LABEL: &'static str = "internal_batch";
     const METHOD: &'static str = "POST";
@@ -172,10 +180,23 @@ impl Call for Batch {
         "/internal/batch".into()
     }
     fn write_body(&self, out: &mut Vec<u8>) -> bool {
-        json(out, &self.0)
+        match self {
+            Batch::Items(req) => json(out, req),
+            Batch::Entries { items, now_ms } => {
+                super::batch_body::write(out, "write", items, *now_ms);
+                true
+            }
+        }
     }
     fn body_size_hint(&self) -> usize {
-        self.0.items.iter().map(BatchItem::size_hint).sum::<usize>() + 32
+        let items: usize = match self {
+            Batch::Items(req) => req.items.iter().map(BatchItem::size_hint).sum(),
+            Batch::Entries { items, .. } => items
+                .iter()
+                .map(|&(_, k, e)| super::batch_body::item_size(k, e))
+                .sum(),
+        };
+        items + 32
     }
 }
 

@@ -98,6 +98,27 @@ proptest! {
         prop_assert!(batch_item_to_entry(&item, NOW).is_err(), "version {} accepted", item.version);
     }
 
+    /// The fan-out's directly written body (`batch_body.rs`) is the same JSON as serde's for
+    /// any entries and keys.
+    #[test]
+    fn the_direct_batch_body_matches_serde(
+        entries in prop::collection::vec(entry(), 1..8),
+        keys in prop::collection::vec("\\PC{0,12}", 8),
+    ) {
+        let items: Vec<(usize, &str, &Entry)> =
+            entries.iter().enumerate().map(|(i, e)| (i, keys[i].as_str(), e)).collect();
+        let mut direct = Vec::new();
+        super::batch_body::write(&mut direct, "write", &items, NOW);
+        let via_serde = serde_json::to_vec(&BatchReq {
+            reason: "write".into(),
+            items: items.iter().map(|&(_, k, e)| entry_to_batch_item(k, e, NOW)).collect(),
+        })
+        .unwrap();
+        let a: serde_json::Value = serde_json::from_slice(&direct).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&via_serde).unwrap();
+        prop_assert_eq!(a, b);
+    }
+
     #[test]
     fn mutated_bodies_never_panic_or_smuggle_a_bad_stamp(
         e in entry(),
