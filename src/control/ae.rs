@@ -17,6 +17,7 @@ use super::ControlCtx;
 use crate::base::hash::xxhash64;
 use crate::base::now_ms;
 use crate::dist::ae::{self, Digest};
+use crate::dist::batch_body::Item;
 use crate::dist::membership::State;
 use crate::dist::protocol::{AeDigests, AeLeaves, BatchGet, PeerError};
 use crate::dist::wire::{self, BatchGetReq};
@@ -235,25 +236,23 @@ impl ControlCtx {
                 key: k.as_bytes().to_vec(),
             });
         }
-        let now = now_ms();
-        let mut items = Vec::new();
+        let mut found: Vec<(usize, Entry)> = Vec::new();
         for (core, g) in groups.into_iter().enumerate() {
             if g.is_empty() {
                 continue;
             }
             if let Reply::Lookups(v) = self.dispatch.call(core, Op::LookupBatch(g)).await {
-                for (i, l) in v {
-                    if let Some(e) = l {
-                        items.push((i, wire::entry_to_batch_item(&keys[i], &e, now)));
-                    }
-                }
+                found.extend(v.into_iter().filter_map(|(i, l)| l.map(|e| (i, e))));
             }
         }
+        let now = now_ms();
+        let items: Vec<Item<'_>> = found
+            .iter()
+            .map(|(i, e)| (*i, keys[*i].as_str(), e))
+            .collect();
         let batch = self.node.config.rebalance_batch.max(1);
-        let mut it = items.into_iter().peekable();
-        while it.peek().is_some() {
-            let part: Vec<_> = it.by_ref().take(batch).collect();
-            for (_, ack) in self.send_batch(addr, peer, part, "ae").await {
+        for part in items.chunks(batch) {
+            for (_, ack) in self.send_batch(addr, peer, part, "ae", now).await {
                 if let Ack::Ok = ack {
                     self.dist.add(idx("MerkleKeysPushed"), 1);
                 }

@@ -126,7 +126,7 @@ impl ControlCtx {
             peer_warnings: RefCell::new(crate::base::warn_limit::WarnLimit::new(
                 std::time::Duration::from_secs(1),
             )),
-            node: node.clone(),
+            node,
         }
     }
 

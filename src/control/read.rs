@@ -270,9 +270,9 @@ impl ControlCtx {
                 let Some(addr) = ctl.address_of(&owner) else {
                     return;
                 };
-                let item = wire::entry_to_batch_item(&key, &winner, now_ms());
+                let item = [(0, key.as_str(), &winner)];
                 let res = ctl
-                    .send_batch(&addr, &owner, vec![(0, item)], "repair")
+                    .send_batch(&addr, &owner, &item, "repair", now_ms())
                     .await;
                 if matches!(res.first(), Some((_, super::replicate::Ack::Ok))) {
                     ctl.dist.add(idx("ReadRepair"), 1);

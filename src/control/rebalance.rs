@@ -18,7 +18,7 @@ use super::moves::{Move, Scan};
 use super::replicate::Ack;
 use super::ControlCtx;
 use crate::base::now_ms;
-use crate::dist::wire;
+use crate::dist::batch_body::Item;
 use crate::metrics::dist::idx;
 use crate::runtime::msg::{KeyRef, Op, Reply};
 use crate::store::entry::Entry;
@@ -120,16 +120,19 @@ impl ControlCtx {
         }
         let now = now_ms();
         let batch = self.node.config.rebalance_batch.max(1);
-        // target -> [(work index, item)]
-        let mut per_target: HashMap<String, Vec<(usize, wire::BatchItem)>> = HashMap::new();
-        for (j, (k, m)) in work.iter().enumerate() {
+        let keys: Vec<_> = work
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k.key))
+            .collect();
+        // target -> [(work index, key, entry)]
+        let mut per_target: HashMap<String, Vec<Item<'_>>> = HashMap::new();
+        for (j, (_, m)) in work.iter().enumerate() {
             let Some(e) = &entries[j] else { continue };
-            let key = String::from_utf8_lossy(&k.key);
             for t in m.targets() {
                 per_target
                     .entry(t.clone())
                     .or_default()
-                    .push((j, wire::entry_to_batch_item(&key, e, now)));
+                    .push((j, keys[j].as_ref(), e));
             }
         }
         let mut acked = vec![0usize; work.len()];
@@ -139,11 +142,12 @@ impl ControlCtx {
                 all_ok = false;
                 continue;
             };
-            let mut items = items.into_iter().peekable();
-            while items.peek().is_some() {
-                let part: Vec<(usize, wire::BatchItem)> = items.by_ref().take(batch).collect();
+            for part in items.chunks(batch) {
                 self.dist.add(idx("RebalanceBatches"), 1);
-                for (j, ack) in self.send_batch(&addr, &target, part, "rebalance").await {
+                for (j, ack) in self
+                    .send_batch(&addr, &target, part, "rebalance", now)
+                    .await
+                {
                     match ack {
                         Ack::Ok | Ack::Newer(..) => {
                             acked[j] += 1;

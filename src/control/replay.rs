@@ -12,8 +12,8 @@ use super::replicate::Ack;
 use super::ControlCtx;
 use crate::base::hash::xxhash64;
 use crate::base::now_ms;
+use crate::dist::batch_body::Item;
 use crate::dist::membership::State;
-use crate::dist::wire;
 use crate::metrics::dist::idx;
 
 impl ControlCtx {
@@ -88,12 +88,12 @@ impl ControlCtx {
                 return;
             }
             let now = now_ms();
-            let items: Vec<(usize, wire::BatchItem)> = batch
+            let items: Vec<Item<'_>> = batch
                 .iter()
                 .enumerate()
-                .map(|(i, h)| (i, wire::entry_to_batch_item(&h.key, &h.entry, now)))
+                .map(|(i, h)| (i, h.key.as_str(), &h.entry))
                 .collect();
-            let res = self.send_batch(&addr, target, items, "hint").await;
+            let res = self.send_batch(&addr, target, &items, "hint", now).await;
             let mut transport_failed = false;
             for (i, ack) in res {
                 let h = &batch[i];

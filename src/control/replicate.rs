@@ -255,13 +255,10 @@ impl ControlCtx {
         for (i, &(_, key, entry)) in items.iter().enumerate() {
             size += batch_body::item_size(key, entry);
             if size >= BATCH_BODY_BUDGET || i + 1 == items.len() {
-                let chunk = &items[start..=i];
-                let call = Batch::Entries {
-                    items: chunk,
-                    now_ms: now,
-                };
-                let answer = self.peers.data_call(addr, &call).await;
-                out.extend(self.batch_acks(addr, owner, chunk.iter().map(|c| c.0), answer));
+                out.extend(
+                    self.send_batch(addr, owner, &items[start..=i], "write", now)
+                        .await,
+                );
                 (start, size) = (i + 1, 0);
             }
         }
@@ -276,16 +273,22 @@ impl ControlCtx {
         }
     }
 
+    /// One `/internal/batch` of `items` to `owner`: one ack per item, in the order of `items`.
     pub async fn send_batch(
         &self,
         addr: &str,
         owner: &str,
-        chunk: Vec<(usize, wire::BatchItem)>,
+        items: &[batch_body::Item<'_>],
         reason: &str,
+        now_ms: u64,
     ) -> Vec<(usize, Ack)> {
-        let (ids, items): (Vec<usize>, Vec<wire::BatchItem>) = chunk.into_iter().unzip();
-        let answer = self.peers.data_call(addr, &Batch::new(reason, items)).await;
-        self.batch_acks(addr, owner, ids.into_iter(), answer)
+        let call = Batch {
+            reason,
+            items,
+            now_ms,
+        };
+        let answer = self.peers.data_call(addr, &call).await;
+        self.batch_acks(addr, owner, items.iter().map(|it| it.0), answer)
     }
 
     /// One ack per item of a batch sent to `owner`, in the order of `ids`: a refused or missing

@@ -1,5 +1,5 @@
-//! The `/internal/batch` body of the write fan-out (cluster.md §12.3), written straight from
-//! the coordinator's entries.
+//! The `/internal/batch` body (cluster.md §12.3), written straight from the sender's entries:
+//! the write fan-out, hint replay, rebalance, anti-entropy pushes and read repair.
 //!
 //! Every replicated PUT passes through here once per remote owner. Going through
 //! `wire::BatchItem` and serde cost two `String` copies per item (key, origin) and ran each
@@ -117,12 +117,16 @@ mod tests {
         ]
     }
 
-    fn as_items(owned: &[(String, Entry)]) -> Vec<Item<'_>> {
-        owned
+    /// The entries as the senders pass them, and the body written from them.
+    fn direct_body(owned: &[(String, Entry)]) -> Vec<u8> {
+        let items: Vec<Item<'_>> = owned
             .iter()
             .enumerate()
             .map(|(i, (k, e))| (i, k.as_str(), e))
-            .collect()
+            .collect();
+        let mut out = Vec::new();
+        write(&mut out, "write", &items, NOW);
+        out
     }
 
     /// The direct body and serde's body of the same entries are the same JSON, and decode back
@@ -130,9 +134,7 @@ mod tests {
     #[test]
     fn the_direct_body_is_the_serde_body() {
         let owned = entries();
-        let items = as_items(&owned);
-        let mut direct = Vec::new();
-        write(&mut direct, "write", &items, NOW);
+        let direct = direct_body(&owned);
         let via_serde = serde_json::to_vec(&BatchReq {
             reason: "write".into(),
             items: owned
@@ -169,18 +171,28 @@ mod tests {
         }
     }
 
+    /// The estimate sizes the request buffer once and splits bodies below the listener's cap:
+    /// it must cover the body, and stay within the fixed per-item allowance of it, also for a
+    /// large value (where a wrong base64 length would show).
     #[test]
     fn the_size_estimate_covers_the_body() {
-        let owned = entries();
-        let items = as_items(&owned);
-        let mut out = Vec::new();
-        write(&mut out, "write", &items, NOW);
+        let mut owned = entries();
+        owned.push((
+            "large".into(),
+            Entry::written(Some(vec![7u8; 100_000].into()), NOW << 16, "n1".into(), 0),
+        ));
+        let out = direct_body(&owned);
         let estimate: usize = owned.iter().map(|(k, e)| item_size(k, e)).sum();
         assert!(
             out.len() <= estimate + 32,
             "{} > {}",
             out.len(),
             estimate + 32
+        );
+        assert!(
+            estimate - out.len() <= 128 * owned.len(),
+            "estimate {estimate} is far above the body's {} bytes",
+            out.len()
         );
     }
 }

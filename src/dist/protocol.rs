@@ -10,9 +10,7 @@ use serde::Deserialize;
 
 use super::ae::Digest;
 use super::client::encode_query;
-use super::wire::{
-    AckResp, BatchGetReq, BatchGetResp, BatchItem, BatchReq, BatchResp, DigestsReq, GetResp, SetReq,
-};
+use super::wire::{AckResp, BatchGetReq, BatchGetResp, BatchResp, DigestsReq, GetResp, SetReq};
 
 /// Why a call did not produce its answer.
 #[derive(Debug)]
@@ -152,24 +150,13 @@ impl Call for DelOne<'_> {
     }
 }
 
-/// `POST /internal/batch`: entries and tombstones, one result per item. Hints, rebalance and
-/// repair send wire items; the write fan-out sends its entries as they are, written straight
-/// into the request (`batch_body.rs`: no item copies on the hottest peer route).
-pub enum Batch<'a> {
-    Items(BatchReq),
-    Entries {
-        items: &'a [super::batch_body::Item<'a>],
-        now_ms: u64,
-    },
-}
-
-impl Batch<'_> {
-    pub fn new(reason: &str, items: Vec<BatchItem>) -> Batch<'static> {
-        Batch::Items(BatchReq {
-            reason: reason.to_string(),
-            items,
-        })
-    }
+/// `POST /internal/batch`: entries and tombstones, one result per item, for every sender (the
+/// write fan-out, hints, rebalance, anti-entropy, read repair). The entries are written
+/// straight into the request (`batch_body.rs`): no wire item is built per entry.
+pub struct Batch<'a> {
+    pub reason: &'a str,
+    pub items: &'a [super::batch_body::Item<'a>],
+    pub now_ms: u64,
 }
 
 impl Call for Batch<'_> {
@@ -180,22 +167,15 @@ impl Call for Batch<'_> {
         "/internal/batch".into()
     }
     fn write_body(&self, out: &mut Vec<u8>) -> bool {
-        match self {
-            Batch::Items(req) => json(out, req),
-            Batch::Entries { items, now_ms } => {
-                super::batch_body::write(out, "write", items, *now_ms);
-                true
-            }
-        }
+        super::batch_body::write(out, self.reason, self.items, self.now_ms);
+        true
     }
     fn body_size_hint(&self) -> usize {
-        let items: usize = match self {
-            Batch::Items(req) => req.items.iter().map(BatchItem::size_hint).sum(),
-            Batch::Entries { items, .. } => items
-                .iter()
-                .map(|&(_, k, e)| super::batch_body::item_size(k, e))
-                .sum(),
-        };
+        let items: usize = self
+            .items
+            .iter()
+            .map(|&(_, k, e)| super::batch_body::item_size(k, e))
+            .sum();
         items + 32
     }
 }

@@ -121,17 +121,6 @@ pub struct BatchItem {
     pub deleted_at: Option<u64>,
 }
 
-impl BatchItem {
-    /// About how many bytes the item takes in a JSON body: the request buffer's size and the
-    /// fan-out's per-request budget both come from it.
-    pub fn size_hint(&self) -> usize {
-        self.key.len()
-            + self.value.as_ref().map_or(0, WireValue::encoded_len)
-            + self.origin.len()
-            + 128
-    }
-}
-
 #[derive(Serialize, Deserialize, Debug)]
 pub struct BatchReq {
     #[serde(default = "default_reason")]
@@ -309,7 +298,9 @@ pub fn item_wire(
     }
 }
 
-/// The wire form of a store entry as a batch item.
+/// The wire form of a store entry as a batch item: what serde makes of it (a Go peer's body),
+/// the oracle `batch_body.rs`'s direct writer, which every sender uses, is checked against.
+#[cfg(test)]
 pub fn entry_to_batch_item(key: &str, e: &Entry, now_ms: u64) -> BatchItem {
     match e {
         Entry::Item {

@@ -67,13 +67,14 @@ proptest! {
         }
     }
 
-    /// The production path: the request types serialized straight into the request buffer, the
-    /// shared value written as base64 by `WireValue`, text equal to base64 of the bytes.
+    /// The production path: every sender's batch written straight into the request buffer
+    /// after the room for its head (`batch_body.rs`), the value's text equal to base64 of the bytes.
     #[test]
     fn a_shared_value_is_written_as_its_base64(entries in prop::collection::vec(entry(), 1..8)) {
-        let items: Vec<_> = entries.iter().map(|e| entry_to_batch_item("k", e, NOW)).collect();
+        let items: Vec<(usize, &str, &Entry)> =
+            entries.iter().enumerate().map(|(i, e)| (i, "k", e)).collect();
         let mut body = b"prefix".to_vec();
-        serde_json::to_writer(&mut body, &BatchReq { reason: "write".into(), items }).unwrap();
+        super::batch_body::write(&mut body, "write", &items, NOW);
         let got = decode(&body[6..]).unwrap();
         let raw: serde_json::Value = serde_json::from_slice(&body[6..]).unwrap();
         for (i, (g, e)) in got.into_iter().zip(&entries).enumerate() {
