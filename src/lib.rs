@@ -27,7 +27,8 @@
 //! With one data core and no spare CPU for the control core, one executor runs both
 //! (`server::shares_one_executor`): the control core's tasks and queues are the same, and a
 //! message between the two is a direct call ([`runtime::dispatch`]'s `Link::Local`) instead of
-//! a mesh hop between two threads on one CPU.
+//! a mesh hop between two threads on one CPU; a control job (a replicated write's fan-out) runs
+//! in the calling client task, with no task or ticket of its own.
 //!
 //! Every executor is a pinned glommio `LocalExecutor` with three task queues:
 //! client requests, mesh/peer messages (both latency-sensitive) and background

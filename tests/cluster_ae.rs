@@ -128,3 +128,50 @@ fn go_sender_replicate_true_reaches_every_owner() {
         },
     );
 }
+
+/// An exchange compares only entries written before its cut-off (`before`, docs/cluster.md
+/// "Anti-entropy under writes"): a write still on its way to the other owners does not make the
+/// trees differ, an older difference does, and a caller that sends no cut-off (a Go peer) gets
+/// every entry compared.
+#[test]
+fn entries_younger_than_the_cut_off_stay_out_of_the_exchange() {
+    let c = TestCluster::start(2, &[("HYPERCACHE_ANTI_ENTROPY_INTERVAL", "0")]);
+    let fp = {
+        let r = c
+            .dist(0)
+            .get("/internal/ae/leaves?peer=node-2&ring=0000000000000000&root=0");
+        r.json()["ring"].as_str().unwrap().to_string()
+    };
+    let empty = "02b5073505a48fb4";
+    let wall_ms: u64 = 1_790_000_000_000; // planted at this wall time (its HLC stamp below)
+    plant(&c, 0, "young", b"v", wall_ms << 16);
+    let leaves = |before: Option<u64>| {
+        let cut = before.map(|b| format!("&before={b}")).unwrap_or_default();
+        let r = c.dist(0).get(&format!(
+            "/internal/ae/leaves?peer=node-2&ring={fp}&root={empty}{cut}"
+        ));
+        assert_eq!(r.status, 200, "{}", r.describe());
+        r.json()["equal"].as_bool().unwrap()
+    };
+    assert!(leaves(Some(wall_ms)), "written at the cut-off: left out");
+    assert!(
+        !leaves(Some(wall_ms + 1)),
+        "written before the cut-off: compared"
+    );
+    assert!(!leaves(None), "no cut-off: compared");
+    let digests = |before: u64| {
+        let leaf = (xxhash_rust::xxh64::xxh64(b"young", 0) >> 54) as u32;
+        let r = c.dist(0).post_json(
+            "/internal/ae/digests",
+            &json!({"peer": "node-2", "ring": fp, "leaves": [leaf], "before": before}),
+        );
+        assert_eq!(r.status, 200, "{}", r.describe());
+        r.json()["entries"].as_array().unwrap().len()
+    };
+    assert_eq!(digests(wall_ms), 0);
+    assert_eq!(digests(wall_ms + 1), 1);
+    let r = c.dist(0).get(&format!(
+        "/internal/ae/leaves?peer=node-2&ring={fp}&root={empty}&before=soon"
+    ));
+    assert_eq!(r.status, 400, "{}", r.describe());
+}

@@ -12,15 +12,14 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::reconcile::{differing_leaves, plan, Plan, Schedule};
-use super::replicate::Ack;
 use super::ControlCtx;
 use crate::base::hash::xxhash64;
 use crate::base::now_ms;
-use crate::dist::ae::{self, Digest};
+use crate::dist::ae::{self, Digest, LeafMask};
 use crate::dist::batch_body::Item;
 use crate::dist::membership::State;
-use crate::dist::protocol::{AeDigests, AeLeaves, BatchGet, PeerError};
-use crate::dist::wire::{self, BatchGetReq};
+use crate::dist::protocol::{AeDigests, AeLeaves, Batch, BatchGet, PeerError};
+use crate::dist::wire::{self, BatchGetReq, ItemStatus};
 use crate::metrics::dist::idx;
 use crate::runtime::msg::{KeyRef, Op, Reply};
 use crate::runtime::shard_for;
@@ -41,14 +40,17 @@ impl ControlCtx {
         !c.anti_entropy_interval.is_zero() && c.replication > 1
     }
 
-    /// P(this node, peer) under the current ring, from every data core.
-    pub async fn pair_set(&self, peer: &str) -> Vec<Digest> {
+    /// The digests of P(this node, peer) under the current ring in `leaves`, written before
+    /// `before` ([`ae::settled`]), from every data core.
+    pub async fn pair_set(&self, peer: &str, leaves: LeafMask, before: u64) -> Vec<Digest> {
         let ring = self.ring.borrow().clone();
         let mut out = Vec::new();
         for r in self
             .all_cores(|| Op::AeDigests {
                 ring: ring.clone(),
                 peer: peer.to_string(),
+                leaves,
+                before,
             })
             .await
         {
@@ -57,6 +59,26 @@ impl ControlCtx {
             }
         }
         out
+    }
+
+    /// The leaves of P(this node, peer) under the current ring, summed over the data cores
+    /// without a digest per key (the whole pair set is scanned for them at every exchange).
+    pub async fn pair_leaves(&self, peer: &str, before: u64) -> Box<[u64; ae::LEAVES]> {
+        let ring = self.ring.borrow().clone();
+        let mut leaves = Box::new([0u64; ae::LEAVES]);
+        for r in self
+            .all_cores(|| Op::AeLeafSums {
+                ring: ring.clone(),
+                peer: peer.to_string(),
+                before,
+            })
+            .await
+        {
+            if let Reply::LeafSums(part) = r {
+                ae::add_leaves(&mut leaves, &part);
+            }
+        }
+        leaves
     }
 
     pub fn ring_fp(&self) -> String {
@@ -136,8 +158,9 @@ impl ControlCtx {
         let me = self.node.node_id().to_string();
         let fp = self.ring_fp();
         let t = Instant::now();
-        let mine = self.pair_set(peer).await;
-        let leaves = ae::leaves_of(&mine);
+        // Both sides compare the entries written before one cut-off, the initiator's.
+        let before = now_ms().saturating_sub(ae::SETTLE_MS);
+        let leaves = self.pair_leaves(peer, before).await;
         let root = ae::root(&leaves);
         self.dist
             .set(idx("MerkleBuildNanos"), t.elapsed().as_nanos() as u64);
@@ -146,6 +169,7 @@ impl ControlCtx {
             me: &me,
             ring: &fp,
             root_hex: ae::hex(root),
+            before: Some(before),
         };
         let lr = match self.peers.data_call(addr, &call).await {
             Ok(lr) => lr,
@@ -167,14 +191,26 @@ impl ControlCtx {
                 me: &me,
                 ring: &fp,
                 leaves: chunk,
+                before: Some(before),
             };
             let d = self
                 .peers
                 .data_call(addr, &call)
                 .await
                 .map_err(|e| why("digests", e))?;
-            theirs.extend(d.entries);
+            // A Go or older peer ignores the cut-off: its younger entries wait for the next
+            // exchange here too.
+            theirs.extend(
+                d.entries
+                    .into_iter()
+                    .filter(|e| ae::settled(e.version, before)),
+            );
         }
+        // Ours only in the differing leaves: under a write load every leaf can differ, but at
+        // rest only a few do, and the rest of the pair set is never materialised.
+        let mine = self
+            .pair_set(peer, LeafMask::of(diff.iter().copied()), before)
+            .await;
         let Plan { pull, push } = plan(&mine, theirs, &diff);
         self.ae_pull(peer, addr, pull).await?;
         self.ae_push(peer, addr, push).await;
@@ -252,10 +288,23 @@ impl ControlCtx {
             .collect();
         let batch = self.node.config.rebalance_batch.max(1);
         for part in items.chunks(batch) {
-            for (_, ack) in self.send_batch(addr, peer, part, "ae", now).await {
-                if let Ack::Ok = ack {
-                    self.dist.add(idx("MerkleKeysPushed"), 1);
+            let call = Batch {
+                reason: "ae",
+                items: part,
+                now_ms: now,
+            };
+            // MerkleKeysPushed counts what the peer applied (cluster.md §10 step 4), not an
+            // entry it already held: under writes most pushes meet what replication delivered.
+            match self.peers.data_call(addr, &call).await {
+                Ok(resp) => {
+                    let applied = resp
+                        .results
+                        .iter()
+                        .filter(|r| r.status == ItemStatus::Applied);
+                    self.dist
+                        .add(idx("MerkleKeysPushed"), applied.count() as u64);
                 }
+                Err(e) => log::warn!("anti-entropy push to {peer} ({addr}) {}", why("failed", e)),
             }
         }
     }

@@ -187,6 +187,8 @@ pub struct AeLeaves<'a> {
     /// The ring fingerprint both sides must share.
     pub ring: &'a str,
     pub root_hex: String,
+    /// Compare only entries written before this (`ae::settled`); None = all (cluster.md §10).
+    pub before: Option<u64>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -202,12 +204,16 @@ impl Call for AeLeaves<'_> {
     const LABEL: &'static str = "internal_ae_leaves";
     const METHOD: &'static str = "GET";
     fn target(&self) -> String {
-        format!(
+        let mut t = format!(
             "/internal/ae/leaves?peer={}&ring={}&root={}",
             encode_query(self.me),
             self.ring,
             self.root_hex
-        )
+        );
+        if let Some(b) = self.before {
+            t.push_str(&format!("&before={b}"));
+        }
+        t
     }
 }
 
@@ -216,6 +222,7 @@ pub struct AeDigests<'a> {
     pub me: &'a str,
     pub ring: &'a str,
     pub leaves: &'a [usize],
+    pub before: Option<u64>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -238,6 +245,7 @@ impl Call for AeDigests<'_> {
                 ring: self.ring.to_string(),
                 // Leaf indexes are below ae::LEAVES (1024), so they fit the wire's u16.
                 leaves: self.leaves.iter().map(|&l| l as u16).collect(),
+                before: self.before,
             },
         )
     }

@@ -169,6 +169,9 @@ pub struct LeavesQuery {
     /// The ring fingerprint, 16 hex digits as the caller sent them.
     pub ring: String,
     pub root: u64,
+    /// The exchange's cut-off (`dist::ae::settled`, Unix ms); absent (a Go or older peer) =
+    /// every entry.
+    pub before: Option<u64>,
 }
 
 impl LeavesQuery {
@@ -185,7 +188,19 @@ impl LeavesQuery {
         if ring.len() != 16 || u64::from_str_radix(&ring, 16).is_err() {
             return Err("malformed ring: expected 16 hex digits".into());
         }
-        Ok(LeavesQuery { peer, ring, root })
+        let before = match text(query, b"before") {
+            None => None,
+            Some(b) => Some(
+                b.parse()
+                    .map_err(|_| "malformed before: expected Unix milliseconds")?,
+            ),
+        };
+        Ok(LeavesQuery {
+            peer,
+            ring,
+            root,
+            before,
+        })
     }
 }
 

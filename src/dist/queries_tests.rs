@@ -68,9 +68,9 @@ proptest! {
     #[test]
     fn leaves_round_trips(peer in "[a-z0-9-]{1,20}", ring in any::<u64>(), root in any::<u64>()) {
         let ring = format!("{ring:016x}");
-        let call = AeLeaves { me: &peer, ring: &ring, root_hex: format!("{root:016x}") };
+        let call = AeLeaves { me: &peer, ring: &ring, root_hex: format!("{root:016x}"), before: Some(root >> 20) };
         let q = query_of(&call.target());
-        prop_assert_eq!(LeavesQuery::parse(&q), Ok(LeavesQuery { peer, ring, root }));
+        prop_assert_eq!(LeavesQuery::parse(&q), Ok(LeavesQuery { peer, ring, root, before: Some(root >> 20) }));
     }
 
     #[test]
@@ -78,7 +78,7 @@ proptest! {
         peer in "[a-z0-9-]{1,20}",
         leaves in prop::collection::vec(0usize..crate::dist::ae::LEAVES, 0..=64),
     ) {
-        let call = AeDigests { me: &peer, ring: "00000000000000ff", leaves: &leaves };
+        let call = AeDigests { me: &peer, ring: "00000000000000ff", leaves: &leaves, before: Some(17) };
         let mut body = Vec::new();
         prop_assert!(call.write_body(&mut body));
         let got = DigestsReq::parse(&body).unwrap();
@@ -169,6 +169,13 @@ fn malformed_parameters_name_themselves() {
         LeavesQuery::parse(b"peer=a&root=1").unwrap_err(),
         "missing peer, ring or root"
     );
+    assert_eq!(
+        LeavesQuery::parse(b"peer=a&ring=0000000000000000&root=1&before=soon").unwrap_err(),
+        "malformed before: expected Unix milliseconds"
+    );
+    // A Go or older peer sends no cut-off: every entry is compared.
+    let q = LeavesQuery::parse(b"peer=a&ring=0000000000000000&root=1").unwrap();
+    assert_eq!(q.before, None);
 }
 
 #[test]

@@ -208,6 +208,9 @@ pub struct DigestsReq {
     pub peer: String,
     pub ring: String,
     pub leaves: Vec<u16>,
+    /// The exchange's cut-off (`ae::settled`); absent from a Go or older peer = every entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
 }
 
 /// Leaves one digests request may ask for.

@@ -299,7 +299,11 @@ impl CoreCtx {
             Op::Replicate(_) | Op::RemoteRead(_) | Op::BrowseKeys { .. } => {
                 unreachable!("cluster jobs go to the control core")
             }
-            Op::AeDigests { .. } | Op::Keys { .. } | Op::ScanKeys | Op::MerkleEntries => {
+            Op::AeDigests { .. }
+            | Op::AeLeafSums { .. }
+            | Op::Keys { .. }
+            | Op::ScanKeys
+            | Op::MerkleEntries => {
                 unreachable!("scans run in runtime::scan, in the scan queue")
             }
         }

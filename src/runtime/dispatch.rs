@@ -272,6 +272,22 @@ impl Dispatcher {
     }
 
     pub async fn call(self: &Rc<Self>, to: usize, op: Op) -> Reply {
+        // A co-located core's job runs right here, in the caller's task: no task, ticket and
+        // wake-up per call (one per replicated PUT on a one-core node). Dropping the caller
+        // drops the job, as it would drop the wait for its answer; what a job hands to other
+        // tasks (the outbox's queued writes and their hints) goes on without it.
+        if let Some(peer) = self.local_peer(to) {
+            let handler = peer.handler.borrow().clone();
+            if let Some((handle, _)) = handler {
+                let reply = match handle(op) {
+                    Handled::Now(reply) => reply,
+                    Handled::Later(fut) => fut.await,
+                };
+                // As in `send`: a loop of local calls must still leave the CPU when due.
+                glommio::yield_if_needed().await;
+                return reply;
+            }
+        }
         self.send(to, op).await.await
     }
 
@@ -393,6 +409,10 @@ mod tests {
                 21,
                 "a later answer"
             );
+            assert!(
+                data.pending.borrow().slots.is_empty(),
+                "a direct call takes no ticket"
+            );
             // Many in flight at once, completed out of order, each to its own ticket.
             let mut tickets = Vec::new();
             for i in 0..50 {
@@ -419,9 +439,9 @@ mod tests {
             drop(abandoned);
             control.spawn_receivers(None, handler(5), tq);
             assert_eq!(count(early.await), 5);
-            // The abandoned request's late answer (its task ran before this call's) frees
+            // The abandoned request's late answer (its task ran before this ticket's) frees
             // its slot: nothing is left waiting.
-            assert_eq!(count(data.call(1, Op::CloseListener).await), 6);
+            assert_eq!(count(data.send(1, Op::CloseListener).await.await), 6);
             let p = data.pending.borrow();
             assert!(p.slots.iter().all(|s| matches!(s, Slot::Free(_))));
         });

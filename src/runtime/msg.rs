@@ -115,10 +115,19 @@ pub enum Op {
         items: Vec<ApplyItem>,
         repair: bool,
     },
-    /// Anti-entropy pair set P(this node, peer) under `ring` (cluster.md §10).
+    /// Anti-entropy pair set P(this node, peer) under `ring` (cluster.md §10): the digests of
+    /// the keys in `leaves` whose entries were written before `before` (`dist::ae::settled`).
     AeDigests {
         ring: Arc<Ring>,
         peer: String,
+        leaves: crate::dist::ae::LeafMask,
+        before: u64,
+    },
+    /// The leaf sums of the same pair set, without a digest per key.
+    AeLeafSums {
+        ring: Arc<Ring>,
+        peer: String,
+        before: u64,
     },
     /// `/internal/keys`: live item keys this node owns under `ring` that match
     /// `pattern`, from log position `from` on, at most `limit`.
@@ -185,6 +194,7 @@ pub enum Reply {
     Entries(Vec<(Vec<u8>, u64)>),
     KeyList(Vec<(u64, Vec<u8>)>),
     Digests(Vec<crate::dist::ae::Digest>),
+    LeafSums(Box<[u64; crate::dist::ae::LEAVES]>),
     /// A page of keys and whether more matches follow.
     /// A page of keys and the slot the next page starts at (None: this core is done).
     KeyPage(Vec<String>, Option<usize>),

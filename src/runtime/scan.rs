@@ -11,10 +11,12 @@
 //! [`Shard::scan_items_step`]: crate::store::Shard::scan_items_step
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::CoreCtx;
 use crate::base::now_ms;
-use crate::dist::ae::Digest;
+use crate::dist::ae::{leaf_of, settled, Digest, LeafSums};
+use crate::dist::ring::Ring;
 use crate::runtime::msg::{Op, Reply};
 use crate::store::{Item, Resume};
 
@@ -31,22 +33,25 @@ pub const PAGE_SLOTS: usize = 64 * SCAN_SLICE;
 pub fn is_scan(op: &Op) -> bool {
     matches!(
         op,
-        Op::AeDigests { .. } | Op::Keys { .. } | Op::ScanKeys | Op::MerkleEntries
+        Op::AeDigests { .. }
+            | Op::AeLeafSums { .. }
+            | Op::Keys { .. }
+            | Op::ScanKeys
+            | Op::MerkleEntries
     )
 }
 
 /// Runs a scan op (see [`is_scan`]) to completion, yielding between slices.
 pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
     match op {
-        Op::AeDigests { ring, peer } => {
-            let me = ctx.node.node_id().to_string();
-            let mut buf = Vec::new();
-            // Owned by both this node and the peer under the exchange's ring (cluster.md §10).
-            let mut both = |h: u64| {
-                ring.owners_into(h, &mut buf);
-                let mine = buf.iter().any(|&i| ring.member(i) == me);
-                mine && buf.iter().any(|&i| ring.member(i) == peer)
-            };
+        Op::AeDigests {
+            ring,
+            peer,
+            leaves,
+            before,
+        } => {
+            let mut both = pair_filter(&ctx, ring, peer);
+            let mut pick = |h: u64| leaves.contains(leaf_of(h)) && both(h);
             let digest = |k: &[u8], version, origin: &str, deleted| Digest {
                 key: String::from_utf8_lossy(k).into_owned(),
                 version,
@@ -55,13 +60,13 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
             };
             let mut out = Vec::new();
             each_item(&ctx, |h, k, it| {
-                if both(h) {
+                if settled(it.version, before) && pick(h) {
                     out.push(digest(k, it.version, it.origin, false));
                 }
             })
             .await;
             each_tombstone(&ctx, |h, k, v, o| {
-                if both(h) {
+                if settled(v, before) && pick(h) {
                     out.push(digest(k, v, o, true));
                 }
             })
@@ -70,6 +75,23 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
             // tombstone moved by a purge): keep the newest, once, or the leaf sums would differ.
             crate::dist::ae::dedup_newest(&mut out);
             Reply::Digests(out)
+        }
+        Op::AeLeafSums { ring, peer, before } => {
+            let mut both = pair_filter(&ctx, ring, peer);
+            let mut sums = LeafSums::default();
+            each_item(&ctx, |h, k, it| {
+                if settled(it.version, before) && both(h) {
+                    sums.add(h, k, it.version, it.origin, false);
+                }
+            })
+            .await;
+            each_tombstone(&ctx, |h, k, v, o| {
+                if settled(v, before) && both(h) {
+                    sums.add(h, k, v, o, true);
+                }
+            })
+            .await;
+            Reply::LeafSums(sums.finish())
         }
         Op::Keys {
             ring,
@@ -121,6 +143,17 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
             Reply::Entries(v)
         }
         _ => unreachable!("not a scan op"),
+    }
+}
+
+/// Whether a key hash is owned by both this node and `peer` under `ring`: the pair set
+/// P(this node, peer) of cluster.md §10.
+fn pair_filter(ctx: &CoreCtx, ring: Arc<Ring>, peer: String) -> impl FnMut(u64) -> bool {
+    let me = ctx.node.node_id().to_string();
+    let mut buf = Vec::new();
+    move |h| {
+        ring.owners_into(h, &mut buf);
+        buf.iter().any(|&i| ring.member(i) == me) && buf.iter().any(|&i| ring.member(i) == peer)
     }
 }
 

@@ -2,7 +2,6 @@
 //! leaves and digests.
 
 use super::{bad, ok_json, DistService};
-use crate::base::hash::xxhash64;
 use crate::dist::queries::{KeysQuery, LeavesQuery};
 use crate::dist::wire;
 use crate::http::response::Responder;
@@ -85,15 +84,22 @@ impl DistService {
 
     /// `GET /internal/ae/leaves?peer=A&ring=FP&root=R` (cluster.md §12.3).
     pub(super) async fn ae_leaves(&self, query: &[u8], r: &mut Responder<'_>) {
-        let LeavesQuery { peer, ring, root } = match LeavesQuery::parse(query) {
+        let LeavesQuery {
+            peer,
+            ring,
+            root,
+            before,
+        } = match LeavesQuery::parse(query) {
             Ok(q) => q,
             Err(e) => return bad(r, &e),
         };
         if ring != self.ctl.ring_fp() {
             return self.ring_mismatch(r);
         }
-        let set = self.ctl.pair_set(&peer).await;
-        let leaves = crate::dist::ae::leaves_of(&set);
+        let leaves = self
+            .ctl
+            .pair_leaves(&peer, before.unwrap_or(u64::MAX))
+            .await;
         let mine = crate::dist::ae::root(&leaves);
         let node = self.ctl.node.node_id();
         let hex = crate::dist::ae::hex;
@@ -115,15 +121,10 @@ impl DistService {
         if req.ring != self.ctl.ring_fp() {
             return self.ring_mismatch(r);
         }
-        let wanted: std::collections::HashSet<usize> =
-            req.leaves.iter().map(|&l| l as usize).collect();
-        let entries: Vec<crate::dist::ae::Digest> = self
-            .ctl
-            .pair_set(&req.peer)
-            .await
-            .into_iter()
-            .filter(|d| wanted.contains(&crate::dist::ae::leaf_of(xxhash64(d.key.as_bytes(), 0))))
-            .collect();
+        // The scan materialises only the requested leaves' digests.
+        let wanted = crate::dist::ae::LeafMask::of(req.leaves.iter().map(|&l| l as usize));
+        let before = req.before.unwrap_or(u64::MAX);
+        let entries = self.ctl.pair_set(&req.peer, wanted, before).await;
         ok_json(
             r,
             &serde_json::json!({"node": self.ctl.node.node_id(), "entries": entries}),
