@@ -9,7 +9,7 @@ use super::ClientService;
 use crate::http::response::Responder;
 use crate::runtime::msg::{Op, PutItem, ReadJob, ReadOutcome, Reply, WriteJob, WriteOutcome};
 use crate::runtime::shard_for;
-use crate::store::entry::{Entry, OwnedItem, Value};
+use crate::store::entry::{Entry, OwnedItem};
 
 pub enum ReadResult {
     Found(OwnedItem),
@@ -61,20 +61,27 @@ impl ClientService {
         let cores = self.ctx.cores;
         let mut groups: Vec<Vec<PutItem>> = (0..cores).map(|_| Vec::new()).collect();
         let mut meta = Vec::with_capacity(items.len());
-        // The value is kept here for replication and shared with the key's core, which copies
-        // it into its shard only when this node is an owner.
-        let mut values: std::collections::HashMap<usize, Value> = Default::default();
         for (mut p, owners) in items {
             p.store = owners.iter().any(|o| o == self.me());
+            // The value is kept here for replication and shared with the key's core, which
+            // copies it into its shard only when this node is an owner.
             let value = std::mem::take(&mut p.value);
             if p.store && !delete {
                 p.value = value.clone();
             }
-            meta.push((p.idx, p.hash, p.key.clone(), p.ttl_ms, owners, p.store));
-            values.insert(p.idx, value);
+            meta.push((
+                p.idx,
+                p.hash,
+                p.key.clone(),
+                p.ttl_ms,
+                owners,
+                p.store,
+                value,
+            ));
             groups[shard_for(p.hash, cores)].push(p);
         }
-        let mut versions: std::collections::HashMap<usize, (u64, u64)> = Default::default();
+        // (idx, version, deadline) from every core, sorted by idx: no map per request.
+        let mut versions: Vec<(usize, u64, u64)> = Vec::with_capacity(meta.len());
         for (core, g) in groups.into_iter().enumerate() {
             if g.is_empty() {
                 continue;
@@ -85,17 +92,19 @@ impl ClientService {
                 Op::BatchPut(g)
             };
             if let Reply::Versions(v) = self.ctx.on_core(core, op).await {
-                for (idx, ver, t) in v {
-                    versions.insert(idx, (ver, t));
-                }
+                versions.extend(v);
             }
         }
+        versions.sort_unstable_by_key(|v| v.0);
         let me = self.me().to_string();
         let jobs: Vec<WriteJob> = meta
             .into_iter()
-            .map(|(idx, hash, key, ttl_ms, owners, stored)| {
-                let (version, t) = versions.get(&idx).copied().unwrap_or((0, 0));
-                let value = (!delete).then(|| values.remove(&idx).unwrap_or_default());
+            .map(|(idx, hash, key, ttl_ms, owners, stored, value)| {
+                let (version, t) = match versions.binary_search_by_key(&idx, |v| v.0) {
+                    Ok(i) => (versions[i].1, versions[i].2),
+                    Err(_) => (0, 0),
+                };
+                let value = (!delete).then_some(value);
                 let entry = Entry::written(value, version, me.clone(), t);
                 WriteJob {
                     idx,

@@ -45,9 +45,16 @@ const SLOW_MS: u64 = 20;
 
 pub struct Pending {
     pub j: usize,
+    /// The write, shared by every owner's queue (one copy of key and origin per write, not per
+    /// owner).
+    pub write: Rc<Queued>,
+    pub tx: Rc<LocalSender<(usize, Ack)>>,
+}
+
+/// A write as the owners' requests carry it: the key as JSON text takes it, and the entry.
+pub struct Queued {
     pub key: String,
     pub entry: Entry,
-    pub tx: Rc<LocalSender<(usize, Ack)>>,
 }
 
 #[derive(Default)]
@@ -156,7 +163,7 @@ impl ControlCtx {
             let items: Vec<(usize, &str, &Entry)> = batch
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (i, p.key.as_str(), &p.entry))
+                .map(|(i, p)| (i, p.write.key.as_str(), &p.write.entry))
                 .collect();
             let results = match self.address_of(owner) {
                 Some(addr) => self.send_writes(&addr, owner, &items, now_ms()).await,
@@ -182,7 +189,7 @@ impl ControlCtx {
                 if super::quorum::hinted(&ack) {
                     // Every owner that did not acknowledge gets a hint, also
                     // after the client was answered (cluster.md §6 step 6).
-                    self.queue_hint(owner, &p.key, p.entry.clone());
+                    self.queue_hint(owner, &p.write.key, p.write.entry.clone());
                 }
                 self.deliver(p, ack);
             }
@@ -246,8 +253,10 @@ mod tests {
     fn pending(j: usize, tx: &Rc<LocalSender<(usize, Ack)>>) -> Pending {
         Pending {
             j,
-            key: "k".into(),
-            entry: Entry::written(None, 7, "n1".into(), 1),
+            write: Rc::new(Queued {
+                key: "k".into(),
+                entry: Entry::written(None, 7, "n1".into(), 1),
+            }),
             tx: tx.clone(),
         }
     }

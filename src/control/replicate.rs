@@ -15,6 +15,7 @@ use std::rc::Rc;
 
 use glommio::channels::local_channel;
 
+use super::outbox::{Pending, Queued};
 use super::quorum::{after_round, After, Quorum, Verdict};
 use super::ControlCtx;
 use crate::base::now_ms;
@@ -155,13 +156,21 @@ impl ControlCtx {
         }
         let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
         let tx = Rc::new(tx);
+        // One shared copy of each write for all its owners' queues.
+        let mut shared: Vec<Option<Rc<Queued>>> = vec![None; jobs.len()];
         for (owner, js) in per_owner {
-            let items: Vec<super::outbox::Pending> = js
+            let items: Vec<Pending> = js
                 .iter()
-                .map(|&j| super::outbox::Pending {
+                .map(|&j| Pending {
                     j,
-                    key: String::from_utf8_lossy(&jobs[j].key).into_owned(),
-                    entry: jobs[j].entry.clone(),
+                    write: shared[j]
+                        .get_or_insert_with(|| {
+                            Rc::new(Queued {
+                                key: String::from_utf8_lossy(&jobs[j].key).into_owned(),
+                                entry: jobs[j].entry.clone(),
+                            })
+                        })
+                        .clone(),
                     tx: tx.clone(),
                 })
                 .collect();
