@@ -12,14 +12,15 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::reconcile::{differing_leaves, plan, Plan, Schedule};
+use super::replicate::Ack;
 use super::ControlCtx;
 use crate::base::hash::xxhash64;
 use crate::base::now_ms;
 use crate::dist::ae::{self, Digest, LeafMask};
 use crate::dist::batch_body::Item;
 use crate::dist::membership::State;
-use crate::dist::protocol::{AeDigests, AeLeaves, Batch, BatchGet, PeerError};
-use crate::dist::wire::{self, BatchGetReq, ItemStatus};
+use crate::dist::protocol::{AeDigests, AeLeaves, BatchGet, PeerError};
+use crate::dist::wire::{self, BatchGetReq};
 use crate::metrics::dist::idx;
 use crate::runtime::msg::{KeyRef, Op, Reply};
 use crate::runtime::shard_for;
@@ -288,23 +289,11 @@ impl ControlCtx {
             .collect();
         let batch = self.node.config.rebalance_batch.max(1);
         for part in items.chunks(batch) {
-            let call = Batch {
-                reason: "ae",
-                items: part,
-                now_ms: now,
-            };
-            // MerkleKeysPushed counts what the peer applied (cluster.md §10 step 4), not an
-            // entry it already held: under writes most pushes meet what replication delivered.
-            match self.peers.data_call(addr, &call).await {
-                Ok(resp) => {
-                    let applied = resp
-                        .results
-                        .iter()
-                        .filter(|r| r.status == ItemStatus::Applied);
-                    self.dist
-                        .add(idx("MerkleKeysPushed"), applied.count() as u64);
+            for (_, ack) in self.send_batch(addr, peer, part, "ae", now).await {
+                // +1 per `applied` (cluster.md §10 step 4): not an entry the peer already held.
+                if let Ack::Ok = ack {
+                    self.dist.add(idx("MerkleKeysPushed"), 1);
                 }
-                Err(e) => log::warn!("anti-entropy push to {peer} ({addr}) {}", why("failed", e)),
             }
         }
     }

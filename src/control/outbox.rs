@@ -100,7 +100,7 @@ fn another_flusher(running: usize, queued: usize, in_flight_ms: u64) -> bool {
 /// Counted here, not by the round: a round that has its W acks (or timed out) drops its
 /// receiver, and answers still queued in it or arriving later would go uncounted.
 fn deliver(dist: &DistMetrics, p: &Pending, ack: Ack) {
-    if let Ack::Ok | Ack::Newer(..) = ack {
+    if ack.acknowledged() {
         dist.add(idx("WriteAcks"), 1);
     }
     // A round that already ended no longer listens: nothing else to do.
@@ -287,5 +287,11 @@ mod tests {
         deliver(&dist, &pending(5, &tx), Ack::Ok);
         deliver(&dist, &pending(6, &tx), Ack::Failed);
         assert_eq!(acks(), 4);
+        deliver(&dist, &pending(7, &tx), Ack::Held);
+        assert_eq!(
+            acks(),
+            5,
+            "an owner that already held the write acknowledged it"
+        );
     }
 }

@@ -131,7 +131,7 @@ impl Quorum {
         let w = &mut self.writes[j];
         w.answered += 1;
         match ack {
-            Ack::Ok => {
+            Ack::Ok | Ack::Held => {
                 w.acks += 1;
                 Counted::Ack
             }
@@ -183,6 +183,16 @@ mod tests {
         assert_eq!(needed(All, 3), 3);
         assert_eq!(needed(One, 3), 1);
         assert_eq!(needed(One, 0), 0);
+    }
+
+    /// An owner that already held the write acknowledges it like one that applied it.
+    #[test]
+    fn an_owner_that_already_held_the_write_acks_it() {
+        let mut q = super::Quorum::new();
+        let j = q.add(Quorum, 3, 2, true, 100, "node-1");
+        assert_eq!(q.answer(j, &Ack::Held), Counted::Ack);
+        assert!(!q.waiting());
+        assert!(q.finish()[0].ok);
     }
 
     #[test]

@@ -274,7 +274,8 @@ impl ControlCtx {
                 let res = ctl
                     .send_batch(&addr, &owner, &item, "repair", now_ms())
                     .await;
-                if matches!(res.first(), Some((_, super::replicate::Ack::Ok))) {
+                use super::replicate::Ack;
+                if matches!(res.first(), Some((_, Ack::Ok | Ack::Held))) {
                     ctl.dist.add(idx("ReadRepair"), 1);
                 }
             })

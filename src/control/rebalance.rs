@@ -15,7 +15,6 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::moves::{Move, Scan};
-use super::replicate::Ack;
 use super::ControlCtx;
 use crate::base::now_ms;
 use crate::dist::batch_body::Item;
@@ -149,7 +148,7 @@ impl ControlCtx {
                     .await
                 {
                     match ack {
-                        Ack::Ok | Ack::Newer(..) => {
+                        a if a.acknowledged() => {
                             acked[j] += 1;
                             self.dist.add(idx("RebalancedKeys"), 1);
                         }

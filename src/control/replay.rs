@@ -98,7 +98,7 @@ impl ControlCtx {
             for (i, ack) in res {
                 let h = &batch[i];
                 match ack {
-                    Ack::Ok | Ack::Newer(..) => {
+                    Ack::Ok | Ack::Held | Ack::Newer(..) => {
                         self.hints
                             .borrow_mut()
                             .remove_sent(target, &h.key, &h.entry);

@@ -34,12 +34,33 @@ const BATCH_BODY_BUDGET: usize = 12 << 20;
 
 /// One owner's answer about one job.
 pub enum Ack {
+    /// Applied (or acknowledged by a route that does not say which: `/internal/set`).
     Ok,
+    /// Acknowledged without a change: the owner already held this very write (a batch item
+    /// `ignored` with no newer stamp). Counts for the quorum, not as a repair or a push.
+    Held,
     Newer(u64, String),
     /// The owner refused the item as invalid: logged, not hinted.
     Invalid,
     /// No acknowledgement (transport error, timeout, non-2xx): hinted.
     Failed,
+}
+
+impl Ack {
+    /// The owner holds the entry or a newer one: an ack for the quorum, a hint or a hand-off.
+    pub fn acknowledged(&self) -> bool {
+        matches!(self, Ack::Ok | Ack::Held | Ack::Newer(..))
+    }
+
+    /// The answer a `/internal/batch` result gives about its item.
+    fn of_item(status: ItemStatus, version: Option<u64>, origin: Option<String>) -> Ack {
+        match (status, version, origin) {
+            (ItemStatus::Ignored, Some(v), Some(o)) => Ack::Newer(v, o),
+            (ItemStatus::Applied, _, _) => Ack::Ok,
+            (ItemStatus::Ignored, _, _) => Ack::Held,
+            _ => Ack::Invalid,
+        }
+    }
 }
 
 impl ControlCtx {
@@ -157,20 +178,21 @@ impl ControlCtx {
         let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
         let tx = Rc::new(tx);
         // One shared copy of each write for all its owners' queues.
-        let mut shared: Vec<Option<Rc<Queued>>> = vec![None; jobs.len()];
+        let shared: Vec<Rc<Queued>> = jobs
+            .iter()
+            .map(|job| {
+                Rc::new(Queued {
+                    key: String::from_utf8_lossy(&job.key).into_owned(),
+                    entry: job.entry.clone(),
+                })
+            })
+            .collect();
         for (owner, js) in per_owner {
             let items: Vec<Pending> = js
                 .iter()
                 .map(|&j| Pending {
                     j,
-                    write: shared[j]
-                        .get_or_insert_with(|| {
-                            Rc::new(Queued {
-                                key: String::from_utf8_lossy(&jobs[j].key).into_owned(),
-                                entry: jobs[j].entry.clone(),
-                            })
-                        })
-                        .clone(),
+                    write: shared[j].clone(),
                     tx: tx.clone(),
                 })
                 .collect();
@@ -324,18 +346,38 @@ impl ControlCtx {
             Some(resp) if resp.results.len() == ids.len() => ids
                 .zip(resp.results)
                 .map(|(j, r)| {
-                    let ack = match (r.status, r.version, r.origin) {
-                        (ItemStatus::Ignored, Some(v), Some(o)) => Ack::Newer(v, o),
-                        (ItemStatus::Applied | ItemStatus::Ignored, _, _) => Ack::Ok,
-                        _ => {
-                            log::warn!("{owner} refused item {}: {:?}", r.key, r.error);
-                            Ack::Invalid
-                        }
-                    };
+                    let ack = Ack::of_item(r.status, r.version, r.origin);
+                    if let Ack::Invalid = ack {
+                        log::warn!("{owner} refused item {}: {:?}", r.key, r.error);
+                    }
                     (j, ack)
                 })
                 .collect(),
             _ => ids.map(|j| (j, Ack::Failed)).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch result becomes the ack its counters need: applied is a push or a repair, an
+    /// ignored item the owner already held is only an ack, a newer stamp may re-issue.
+    #[test]
+    fn batch_results_map_to_acks() {
+        let of = |s, v, o: Option<&str>| Ack::of_item(s, v, o.map(String::from));
+        assert!(matches!(of(ItemStatus::Applied, None, None), Ack::Ok));
+        assert!(matches!(of(ItemStatus::Ignored, None, None), Ack::Held));
+        assert!(matches!(
+            of(ItemStatus::Ignored, Some(9), Some("n2")),
+            Ack::Newer(9, ref o) if o == "n2"
+        ));
+        assert!(matches!(of(ItemStatus::Invalid, None, None), Ack::Invalid));
+        assert!(matches!(of(ItemStatus::Other, None, None), Ack::Invalid));
+        assert!([Ack::Ok, Ack::Held, Ack::Newer(1, "n".into())]
+            .iter()
+            .all(Ack::acknowledged));
+        assert!(![Ack::Invalid, Ack::Failed].iter().any(Ack::acknowledged));
     }
 }

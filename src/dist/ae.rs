@@ -64,6 +64,9 @@ pub fn leaves_of(entries: &[Digest]) -> Box<[u64; LEAVES]> {
 /// exchange (docs/cluster.md, "Anti-entropy under writes").
 pub const SETTLE_MS: u64 = 1_000;
 
+/// The cut-off of a peer that sent none (the Go server, an older build): every entry takes part.
+pub const NO_CUT_OFF: u64 = u64::MAX;
+
 /// Whether an entry of `version` takes part in an exchange with cut-off `before` (Unix ms; the
 /// HLC's wall-clock part of the version is compared, the same on both sides).
 #[inline]
@@ -265,7 +268,7 @@ mod tests {
         assert!(settled(v(999), 1000));
         assert!(!settled(v(1000), 1000), "written at the cut-off: not yet");
         assert!(!settled(v(5000), 1000));
-        assert!(settled(v(5000), u64::MAX), "no cut-off: everything");
+        assert!(settled(v(5000), NO_CUT_OFF), "no cut-off: everything");
     }
 
     #[test]

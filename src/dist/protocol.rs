@@ -6,6 +6,8 @@
 //! The JSON shapes themselves are `wire.rs` (shared with the dist listener, which decodes
 //! the same request types); the answers only the control core reads live here.
 
+use std::fmt::Write;
+
 use serde::Deserialize;
 
 use super::ae::Digest;
@@ -211,7 +213,7 @@ impl Call for AeLeaves<'_> {
             self.root_hex
         );
         if let Some(b) = self.before {
-            t.push_str(&format!("&before={b}"));
+            let _ = write!(t, "&before={b}");
         }
         t
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::CoreCtx;
 use crate::base::now_ms;
-use crate::dist::ae::{leaf_of, settled, Digest, LeafSums};
+use crate::dist::ae::{leaf_of, settled, Digest, LeafMask, LeafSums};
 use crate::dist::ring::Ring;
 use crate::runtime::msg::{Op, Reply};
 use crate::store::{Item, Resume};
@@ -50,26 +50,22 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
             leaves,
             before,
         } => {
-            let mut both = pair_filter(&ctx, ring, peer);
-            let mut pick = |h: u64| leaves.contains(leaf_of(h)) && both(h);
-            let digest = |k: &[u8], version, origin: &str, deleted| Digest {
-                key: String::from_utf8_lossy(k).into_owned(),
-                version,
-                origin: origin.to_string(),
-                deleted,
-            };
             let mut out = Vec::new();
-            each_item(&ctx, |h, k, it| {
-                if settled(it.version, before) && pick(h) {
-                    out.push(digest(k, it.version, it.origin, false));
-                }
-            })
-            .await;
-            each_tombstone(&ctx, |h, k, v, o| {
-                if settled(v, before) && pick(h) {
-                    out.push(digest(k, v, o, true));
-                }
-            })
+            each_pair_entry(
+                &ctx,
+                ring,
+                peer,
+                before,
+                leaves,
+                |_, k, version, origin, deleted| {
+                    out.push(Digest {
+                        key: String::from_utf8_lossy(k).into_owned(),
+                        version,
+                        origin: origin.to_string(),
+                        deleted,
+                    })
+                },
+            )
             .await;
             // Writes between slices can show a key twice (an item then its tombstone, or a
             // tombstone moved by a purge): keep the newest, once, or the leaf sums would differ.
@@ -77,19 +73,15 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
             Reply::Digests(out)
         }
         Op::AeLeafSums { ring, peer, before } => {
-            let mut both = pair_filter(&ctx, ring, peer);
             let mut sums = LeafSums::default();
-            each_item(&ctx, |h, k, it| {
-                if settled(it.version, before) && both(h) {
-                    sums.add(h, k, it.version, it.origin, false);
-                }
-            })
-            .await;
-            each_tombstone(&ctx, |h, k, v, o| {
-                if settled(v, before) && both(h) {
-                    sums.add(h, k, v, o, true);
-                }
-            })
+            each_pair_entry(
+                &ctx,
+                ring,
+                peer,
+                before,
+                LeafMask::ALL,
+                |h, k, v, o, deleted| sums.add(h, k, v, o, deleted),
+            )
             .await;
             Reply::LeafSums(sums.finish())
         }
@@ -146,15 +138,39 @@ pub async fn scan(ctx: Rc<CoreCtx>, op: Op) -> Reply {
     }
 }
 
-/// Whether a key hash is owned by both this node and `peer` under `ring`: the pair set
-/// P(this node, peer) of cluster.md §10.
-fn pair_filter(ctx: &CoreCtx, ring: Arc<Ring>, peer: String) -> impl FnMut(u64) -> bool {
+/// Every entry (live item, then tombstone) of the pair set P(this node, peer) under `ring`
+/// (cluster.md §10) that was written before `before` and falls in `leaves`:
+/// `f(hash, key, version, origin, deleted)`. The cheap checks come first; the ring lookup runs
+/// only for the entries they keep.
+async fn each_pair_entry(
+    ctx: &CoreCtx,
+    ring: Arc<Ring>,
+    peer: String,
+    before: u64,
+    leaves: LeafMask,
+    mut f: impl FnMut(u64, &[u8], u64, &str, bool),
+) {
     let me = ctx.node.node_id().to_string();
     let mut buf = Vec::new();
-    move |h| {
+    let mut wanted = |h: u64, version: u64| {
+        if !settled(version, before) || !leaves.contains(leaf_of(h)) {
+            return false;
+        }
         ring.owners_into(h, &mut buf);
         buf.iter().any(|&i| ring.member(i) == me) && buf.iter().any(|&i| ring.member(i) == peer)
-    }
+    };
+    each_item(ctx, |h, k, it| {
+        if wanted(h, it.version) {
+            f(h, k, it.version, it.origin, false);
+        }
+    })
+    .await;
+    each_tombstone(ctx, |h, k, v, o| {
+        if wanted(h, v) {
+            f(h, k, v, o, true);
+        }
+    })
+    .await;
 }
 
 /// Every live item, a slice at a time: `f(hash, key, item)`.

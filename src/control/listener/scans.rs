@@ -98,7 +98,7 @@ impl DistService {
         }
         let leaves = self
             .ctl
-            .pair_leaves(&peer, before.unwrap_or(u64::MAX))
+            .pair_leaves(&peer, before.unwrap_or(crate::dist::ae::NO_CUT_OFF))
             .await;
         let mine = crate::dist::ae::root(&leaves);
         let node = self.ctl.node.node_id();
@@ -123,7 +123,7 @@ impl DistService {
         }
         // The scan materialises only the requested leaves' digests.
         let wanted = crate::dist::ae::LeafMask::of(req.leaves.iter().map(|&l| l as usize));
-        let before = req.before.unwrap_or(u64::MAX);
+        let before = req.before.unwrap_or(crate::dist::ae::NO_CUT_OFF);
         let entries = self.ctl.pair_set(&req.peer, wanted, before).await;
         ok_json(
             r,
