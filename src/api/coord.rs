@@ -96,7 +96,6 @@ impl ClientService {
             }
         }
         versions.sort_unstable_by_key(|v| v.0);
-        let me = self.me().to_string();
         let jobs: Vec<WriteJob> = meta
             .into_iter()
             .map(|(idx, hash, key, ttl_ms, owners, stored, value)| {
@@ -105,7 +104,7 @@ impl ClientService {
                     Err(_) => (0, 0),
                 };
                 let value = (!delete).then_some(value);
-                let entry = Entry::written(value, version, me.clone(), t);
+                let entry = Entry::written(value, version, self.me().to_string(), t);
                 WriteJob {
                     idx,
                     hash,

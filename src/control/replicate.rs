@@ -63,25 +63,57 @@ impl Ack {
     }
 }
 
+/// A job on its way to the owners: its key and entry moved once into the copy every owner's
+/// queue shares (no clone of either per round), the rest of the job beside it.
+struct Flight {
+    idx: usize,
+    hash: u64,
+    ttl_ms: u64,
+    owners: Vec<String>,
+    local_acked: bool,
+    write: Rc<Queued>,
+}
+
+impl Flight {
+    fn new(job: WriteJob) -> Flight {
+        // Client keys are checked UTF-8 before they get here; the lossy path is never taken.
+        let key = String::from_utf8(job.key)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let write = Rc::new(Queued {
+            key,
+            entry: job.entry,
+        });
+        Flight {
+            idx: job.idx,
+            hash: job.hash,
+            ttl_ms: job.ttl_ms,
+            owners: job.owners,
+            local_acked: job.local_acked,
+            write,
+        }
+    }
+}
+
 impl ControlCtx {
-    pub async fn replicate(self: &Rc<Self>, mut jobs: Vec<WriteJob>) -> Vec<WriteOutcome> {
+    pub async fn replicate(self: &Rc<Self>, jobs: Vec<WriteJob>) -> Vec<WriteOutcome> {
         let mut done = Vec::with_capacity(jobs.len());
         let mut reissues = 0;
-        while !jobs.is_empty() {
-            let verdicts = self.replicate_round(&jobs).await;
+        let mut flights: Vec<Flight> = jobs.into_iter().map(Flight::new).collect();
+        while !flights.is_empty() {
+            let verdicts = self.replicate_round(&flights).await;
             let mut again = Vec::new();
-            for (v, mut job) in verdicts.into_iter().zip(jobs) {
+            for (v, mut f) in verdicts.into_iter().zip(flights) {
                 match after_round(&v, reissues) {
                     After::Reissue { above } => {
-                        self.reissue(&mut job, above).await;
-                        again.push(job);
+                        self.reissue(&mut f, above).await;
+                        again.push(f);
                     }
                     After::Done { ok } => {
                         if !ok {
                             self.dist.add(idx("WriteQuorumFailures"), 1);
                         }
                         done.push(WriteOutcome {
-                            idx: job.idx,
+                            idx: f.idx,
                             acks: v.acks,
                             needed: v.needed,
                             ok,
@@ -90,27 +122,27 @@ impl ControlCtx {
                     }
                 }
             }
-            jobs = again;
+            flights = again;
             reissues += 1;
         }
         done
     }
 
     /// Fresh version from the key's core, above `observed`.
-    async fn reissue(&self, job: &mut WriteJob, observed: u64) {
-        let core = shard_for(job.hash, self.cores);
-        let delete = matches!(job.entry, Entry::Tombstone { .. });
-        let value = match &job.entry {
+    async fn reissue(&self, f: &mut Flight, observed: u64) {
+        let core = shard_for(f.hash, self.cores);
+        let delete = matches!(f.write.entry, Entry::Tombstone { .. });
+        let value = match &f.write.entry {
             Entry::Item { value, .. } => value.clone(),
             _ => Value::default(),
         };
         let p = PutItem {
-            idx: job.idx,
-            hash: job.hash,
-            key: job.key.clone(),
+            idx: f.idx,
+            hash: f.hash,
+            key: f.write.key.as_bytes().to_vec(),
             value: value.clone(),
-            ttl_ms: job.ttl_ms,
-            store: job.local_acked,
+            ttl_ms: f.ttl_ms,
+            store: f.local_acked,
             observe: observed,
         };
         let op = if delete {
@@ -121,22 +153,26 @@ impl ControlCtx {
         if let Reply::Versions(v) = self.dispatch.call(core, op).await {
             if let Some(&(_, version, t)) = v.first() {
                 let origin = self.node.node_id().to_string();
-                job.entry = Entry::written((!delete).then_some(value), version, origin, t);
+                f.write = Rc::new(Queued {
+                    key: f.write.key.clone(),
+                    entry: Entry::written((!delete).then_some(value), version, origin, t),
+                });
             }
         }
     }
 
     /// One fan-out round: the tracker's verdict for each job.
-    async fn replicate_round(self: &Rc<Self>, jobs: &[WriteJob]) -> Vec<Verdict> {
+    async fn replicate_round(self: &Rc<Self>, flights: &[Flight]) -> Vec<Verdict> {
         let me = self.node.node_id();
         let consistency = self.node.config.write_consistency;
         let d = &self.dist;
         let mut quorum = Quorum::new();
         // (owner id, job indexes): a few owners, so a list beats a map
         let mut per_owner: Vec<(&str, Vec<usize>)> = Vec::new();
-        for (j, job) in jobs.iter().enumerate() {
+        for (j, job) in flights.iter().enumerate() {
+            let write = &job.write;
             d.add(idx("WriteAttempts"), 1);
-            let delete = matches!(job.entry, Entry::Tombstone { .. });
+            let delete = matches!(write.entry, Entry::Tombstone { .. });
             let self_owner = job.owners.iter().any(|o| o == me);
             if !self_owner {
                 d.add(
@@ -157,8 +193,8 @@ impl ControlCtx {
                 job.owners.len(),
                 remote,
                 job.local_acked,
-                job.entry.version(),
-                job.entry.origin(),
+                write.entry.version(),
+                write.entry.origin(),
             );
             for o in job.owners.iter().filter(|o| *o != me) {
                 d.add(
@@ -177,22 +213,12 @@ impl ControlCtx {
         }
         let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
         let tx = Rc::new(tx);
-        // One shared copy of each write for all its owners' queues.
-        let shared: Vec<Rc<Queued>> = jobs
-            .iter()
-            .map(|job| {
-                Rc::new(Queued {
-                    key: String::from_utf8_lossy(&job.key).into_owned(),
-                    entry: job.entry.clone(),
-                })
-            })
-            .collect();
         for (owner, js) in per_owner {
             let items: Vec<Pending> = js
                 .iter()
                 .map(|&j| Pending {
                     j,
-                    write: shared[j].clone(),
+                    write: flights[j].write.clone(),
                     tx: tx.clone(),
                 })
                 .collect();
@@ -319,17 +345,17 @@ impl ControlCtx {
             now_ms,
         };
         let answer = self.peers.data_call(addr, &call).await;
-        self.batch_acks(addr, owner, items.iter().map(|it| it.0), answer)
+        self.batch_acks(addr, owner, items, answer)
     }
 
-    /// One ack per item of a batch sent to `owner`, in the order of `ids`: a refused or missing
-    /// answer fails them all (each becomes a hint).
+    /// One ack per item of a batch sent to `owner`, in the order of `items`: a refused or
+    /// missing answer fails them all (each becomes a hint).
     fn batch_acks(
         &self,
         addr: &str,
         owner: &str,
-        ids: impl ExactSizeIterator<Item = usize>,
-        answer: Result<wire::BatchResp, PeerError>,
+        items: &[batch_body::Item<'_>],
+        answer: Result<wire::BatchAnswer, PeerError>,
     ) -> Vec<(usize, Ack)> {
         let parsed = match answer {
             Ok(resp) => Some(resp),
@@ -343,17 +369,18 @@ impl ControlCtx {
             }
         };
         match parsed {
-            Some(resp) if resp.results.len() == ids.len() => ids
+            Some(resp) if resp.results.len() == items.len() => items
+                .iter()
                 .zip(resp.results)
-                .map(|(j, r)| {
+                .map(|(&(j, key, _), r)| {
                     let ack = Ack::of_item(r.status, r.version, r.origin);
                     if let Ack::Invalid = ack {
-                        log::warn!("{owner} refused item {}: {:?}", r.key, r.error);
+                        log::warn!("{owner} refused item {key}: {:?}", r.error);
                     }
                     (j, ack)
                 })
                 .collect(),
-            _ => ids.map(|j| (j, Ack::Failed)).collect(),
+            _ => items.iter().map(|it| (it.0, Ack::Failed)).collect(),
         }
     }
 }

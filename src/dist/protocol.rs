@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::ae::Digest;
 use super::client::encode_query;
-use super::wire::{AckResp, BatchGetReq, BatchGetResp, BatchResp, DigestsReq, GetResp, SetReq};
+use super::wire::{AckResp, BatchAnswer, BatchGetReq, BatchGetResp, DigestsReq, GetResp, SetReq};
 
 /// Why a call did not produce its answer.
 #[derive(Debug)]
@@ -162,7 +162,7 @@ pub struct Batch<'a> {
 }
 
 impl Call for Batch<'_> {
-    type Answer = BatchResp;
+    type Answer = BatchAnswer;
     const LABEL: &'static str = "internal_batch";
     const METHOD: &'static str = "POST";
     fn target(&self) -> String {

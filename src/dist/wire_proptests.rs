@@ -92,7 +92,7 @@ proptest! {
         ahead in MAX_CLOCK_AHEAD_MS + 1..MAX_CLOCK_AHEAD_MS * 100,
     ) {
         let mut item = entry_to_batch_item("k", &e, NOW);
-        item.origin = bad_origin;
+        item.origin = bad_origin.into();
         prop_assert!(batch_item_to_entry(&item, NOW).is_err(), "origin {:?} accepted", item.origin);
         let mut item = entry_to_batch_item("k", &e, NOW);
         item.version = (NOW + ahead) << 16;
@@ -180,8 +180,8 @@ fn a_bad_value_refuses_its_item_and_keeps_the_others() {
 /// error, and is none of the acknowledging ones.
 #[test]
 fn an_unknown_item_status_is_read_as_other() {
-    use super::wire::{BatchResp, ItemStatus};
-    let resp: BatchResp = serde_json::from_str(
+    use super::wire::{BatchAnswer, BatchResult, ItemStatus};
+    let resp: BatchAnswer = serde_json::from_str(
         r#"{"results":[{"key":"a","status":"applied"},{"key":"b","status":"ignored","version":5,"origin":"n2"},
         {"key":"c","status":"invalid","error":"x"},{"key":"d","status":"quarantined"}]}"#,
     )
@@ -189,6 +189,16 @@ fn an_unknown_item_status_is_read_as_other() {
     let got: Vec<ItemStatus> = resp.results.iter().map(|r| r.status).collect();
     use ItemStatus::*;
     assert_eq!(got, vec![Applied, Ignored, Invalid, Other]);
-    let text = serde_json::to_string(&resp.results[0]).unwrap();
-    assert!(text.contains(r#""status":"applied""#), "{text}");
+    assert_eq!(resp.results[1].version, Some(5));
+    assert_eq!(resp.results[1].origin.as_deref(), Some("n2"));
+    assert_eq!(resp.results[2].error.as_deref(), Some("x"));
+    let answered = BatchResult {
+        key: "a".into(),
+        status: Applied,
+        version: None,
+        origin: None,
+        error: None,
+    };
+    let text = serde_json::to_string(&answered).unwrap();
+    assert_eq!(text, r#"{"key":"a","status":"applied"}"#);
 }

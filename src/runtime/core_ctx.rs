@@ -247,12 +247,14 @@ impl CoreCtx {
                 entry,
                 repair,
             } => Reply::Applied(self.apply(hash, &key, &entry, repair)),
-            Op::ApplyBatch { items, repair } => Reply::AppliedBatch(
+            Op::ApplyBatch { items, repair } => Reply::AppliedBatch({
+                // The batch's lookups miss the cache in parallel, not one after another.
+                self.shard.borrow().prefetch(items.iter().map(|i| i.1));
                 items
                     .into_iter()
                     .map(|(idx, hash, key, entry)| (idx, self.apply(hash, &key, &entry, repair)))
-                    .collect(),
-            ),
+                    .collect()
+            }),
             Op::DropIfSame(items) => {
                 let now = now_ms();
                 let mut shard = self.shard.borrow_mut();

@@ -19,6 +19,7 @@
 //! to 20 bytes per item.
 
 use super::log::Addr;
+use super::prefetch::prefetch;
 
 const OVF: u64 = 1 << 63;
 const TAG_SHIFT: u32 = 44;
@@ -116,6 +117,28 @@ impl Index {
             b = if b + 1 == n { 0 } else { b + 1 };
         }
         None
+    }
+
+    /// Asks the CPU to start loading `hash`'s home bucket: a batch issues this for every key
+    /// before the first lookup, so the cache misses overlap instead of queueing one per item.
+    #[inline]
+    pub(super) fn prefetch_home(&self, hash: u64) {
+        if !self.buckets.is_empty() {
+            prefetch(&self.buckets[self.home(mix(hash))]);
+        }
+    }
+
+    /// The addresses in `hash`'s home bucket whose tag matches: the items a lookup will read
+    /// first (to start loading them too). Reads only the one bucket.
+    #[inline]
+    pub(super) fn home_candidates(&self, hash: u64) -> impl Iterator<Item = Addr> + '_ {
+        let m = mix(hash);
+        let tag = m & TAG_MASK;
+        let bucket = (!self.buckets.is_empty()).then(|| &self.buckets[self.home(m)].0);
+        bucket.into_iter().flatten().filter_map(move |&w| {
+            let w = w & !OVF;
+            (w != 0 && (w >> TAG_SHIFT) == tag).then(|| (w & ADDR_MASK) - 1)
+        })
     }
 
     /// Points a found slot at a new address (an item that moved or was rewritten elsewhere).

@@ -48,6 +48,7 @@ mod item;
 mod log;
 mod origin;
 mod policy;
+mod prefetch;
 mod scan;
 mod shard;
 mod tombstone;

@@ -150,7 +150,7 @@ impl DistService {
             Ok(v) => v,
             Err(e) => return bad(r, &format!("invalid JSON: {e}")),
         };
-        let repair = matches!(req.reason.as_str(), "ae" | "repair");
+        let repair = matches!(&*req.reason, "ae" | "repair");
         let now = now_ms();
         let mut results: Vec<wire::BatchResult> = Vec::with_capacity(req.items.len());
         let mut groups: Vec<Vec<ApplyItem>> = (0..self.ctl.cores).map(|_| Vec::new()).collect();
