@@ -115,7 +115,7 @@ impl ControlCtx {
             if self.stop.is_set() {
                 return;
             }
-            self.dist.add(idx("AutoSyncLoops"), 1);
+            self.dist.add(const { idx("AutoSyncLoops") }, 1);
             let alive: Vec<String> = self
                 .alive_ring_peers()
                 .into_iter()
@@ -128,7 +128,7 @@ impl ControlCtx {
                 continue;
             };
             if self.run_exchange(&peer, &addr).await == Some(true) {
-                self.dist.add(idx("AutoSyncCleanTicks"), 1);
+                self.dist.add(const { idx("AutoSyncCleanTicks") }, 1);
             }
         }
     }
@@ -137,17 +137,19 @@ impl ControlCtx {
     async fn run_exchange(self: &Rc<Self>, peer: &str, addr: &str) -> Option<bool> {
         let t = Instant::now();
         let res = self.exchange(peer, addr).await;
-        self.dist
-            .set(idx("LastAutoSyncNanos"), t.elapsed().as_nanos() as u64);
+        self.dist.set(
+            const { idx("LastAutoSyncNanos") },
+            t.elapsed().as_nanos() as u64,
+        );
         match res {
             Ok(Some(equal)) => {
-                self.dist.add(idx("MerkleSyncs"), 1);
+                self.dist.add(const { idx("MerkleSyncs") }, 1);
                 self.dist.last_auto_sync_error.borrow_mut().clear();
                 Some(equal)
             }
             Ok(None) => None, // ring mismatch: skipped this interval
             Err(e) => {
-                self.dist.add(idx("AutoSyncFailures"), 1);
+                self.dist.add(const { idx("AutoSyncFailures") }, 1);
                 log::warn!("anti-entropy with {peer} failed: {e}");
                 *self.dist.last_auto_sync_error.borrow_mut() = format!("{peer}: {e}");
                 None
@@ -163,8 +165,10 @@ impl ControlCtx {
         let before = now_ms().saturating_sub(ae::SETTLE_MS);
         let leaves = self.pair_leaves(peer, before).await;
         let root = ae::root(&leaves);
-        self.dist
-            .set(idx("MerkleBuildNanos"), t.elapsed().as_nanos() as u64);
+        self.dist.set(
+            const { idx("MerkleBuildNanos") },
+            t.elapsed().as_nanos() as u64,
+        );
         let t = Instant::now();
         let call = AeLeaves {
             me: &me,
@@ -182,8 +186,10 @@ impl ControlCtx {
             return Ok(Some(true));
         }
         let diff = differing_leaves(&leaves, &lr.leaves)?;
-        self.dist
-            .set(idx("MerkleDiffNanos"), t.elapsed().as_nanos() as u64);
+        self.dist.set(
+            const { idx("MerkleDiffNanos") },
+            t.elapsed().as_nanos() as u64,
+        );
         let t = Instant::now();
         // Their entries in the differing leaves.
         let mut theirs: Vec<Digest> = Vec::new();
@@ -215,8 +221,10 @@ impl ControlCtx {
         let Plan { pull, push } = plan(&mine, theirs, &diff);
         self.ae_pull(peer, addr, pull).await?;
         self.ae_push(peer, addr, push).await;
-        self.dist
-            .set(idx("MerkleFetchNanos"), t.elapsed().as_nanos() as u64);
+        self.dist.set(
+            const { idx("MerkleFetchNanos") },
+            t.elapsed().as_nanos() as u64,
+        );
         Ok(Some(false))
     }
 
@@ -253,7 +261,7 @@ impl ControlCtx {
                 if let Reply::Applied(crate::store::entry::ApplyStatus::Applied) =
                     self.dispatch.call(shard_for(hash, self.cores), op).await
                 {
-                    self.dist.add(idx("MerkleKeysPulled"), 1);
+                    self.dist.add(const { idx("MerkleKeysPulled") }, 1);
                 }
             }
         }
@@ -292,7 +300,7 @@ impl ControlCtx {
             for (_, ack) in self.send_batch(addr, peer, part, "ae", now).await {
                 // +1 per `applied` (cluster.md §10 step 4): not an entry the peer already held.
                 if let Ack::Ok = ack {
-                    self.dist.add(idx("MerkleKeysPushed"), 1);
+                    self.dist.add(const { idx("MerkleKeysPushed") }, 1);
                 }
             }
         }

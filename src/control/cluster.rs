@@ -322,20 +322,20 @@ impl ControlCtx {
     pub fn membership_values(&self, v: &mut [u64]) {
         let m = self.members.borrow();
         let c = m.counters();
-        v[idx("HeartbeatSuccess")] += c.heartbeat_success;
-        v[idx("HeartbeatFailure")] += c.heartbeat_failure;
-        v[idx("IndirectProbeSuccess")] += c.indirect_probe_success;
-        v[idx("IndirectProbeFailure")] += c.indirect_probe_failure;
-        v[idx("IndirectProbeRefuted")] += c.indirect_probe_refuted;
-        v[idx("NodesSuspect")] += c.nodes_suspect;
-        v[idx("NodesDead")] += c.nodes_dead;
-        v[idx("NodesRemoved")] += c.nodes_removed;
-        v[idx("MembershipVersion")] = c.membership_version;
+        v[const { idx("HeartbeatSuccess") }] += c.heartbeat_success;
+        v[const { idx("HeartbeatFailure") }] += c.heartbeat_failure;
+        v[const { idx("IndirectProbeSuccess") }] += c.indirect_probe_success;
+        v[const { idx("IndirectProbeFailure") }] += c.indirect_probe_failure;
+        v[const { idx("IndirectProbeRefuted") }] += c.indirect_probe_refuted;
+        v[const { idx("NodesSuspect") }] += c.nodes_suspect;
+        v[const { idx("NodesDead") }] += c.nodes_dead;
+        v[const { idx("NodesRemoved") }] += c.nodes_removed;
+        v[const { idx("MembershipVersion") }] = c.membership_version;
         let (a, s, d, l) = m.state_counts();
-        v[idx("MembersAlive")] = a;
-        v[idx("MembersSuspect")] = s;
-        v[idx("MembersDead")] = d;
-        v[idx("MembersLeft")] = l;
-        v[idx("LocalHealth")] = m.lhm();
+        v[const { idx("MembersAlive") }] = a;
+        v[const { idx("MembersSuspect") }] = s;
+        v[const { idx("MembersDead") }] = d;
+        v[const { idx("MembersLeft") }] = l;
+        v[const { idx("LocalHealth") }] = m.lhm();
     }
 }

@@ -169,7 +169,7 @@ impl ControlCtx {
     /// leaves the cluster (cluster.md §11).
     pub fn drain(self: &Rc<Self>) {
         if self.node.start_drain() {
-            self.dist.set(idx("Drains"), 1);
+            self.dist.set(const { idx("Drains") }, 1);
             log::info!("drain started: writes now answer 503 DRAINING, /health answers 503");
             self.leave();
         }
@@ -179,19 +179,19 @@ impl ControlCtx {
     /// owned by the shards and the membership table.
     pub fn dist_values(&self, total: &CoreSnapshot) -> [u64; N] {
         let mut v: [u64; N] = std::array::from_fn(|i| self.dist.values[i].get());
-        v[idx("WriteAttempts")] += total.local_writes;
-        v[idx("WriteAcks")] += total.local_writes;
-        v[idx("VersionConflicts")] += total.version_conflicts;
-        v[idx("VersionTieBreaks")] += total.version_tie_breaks;
-        v[idx("TombstonesActive")] = total.tombstones;
-        v[idx("TombstonesPurged")] += total.tombstones_purged;
+        v[const { idx("WriteAttempts") }] += total.local_writes;
+        v[const { idx("WriteAcks") }] += total.local_writes;
+        v[const { idx("VersionConflicts") }] += total.version_conflicts;
+        v[const { idx("VersionTieBreaks") }] += total.version_tie_breaks;
+        v[const { idx("TombstonesActive") }] = total.tombstones;
+        v[const { idx("TombstonesPurged") }] += total.tombstones_purged;
         self.membership_values(&mut v);
         let hints = self.hints.borrow();
-        v[idx("HintedBytes")] = hints.bytes();
-        v[idx("HintedQueueLongest")] = hints.longest() as u64;
-        v[idx("HintedQueueCap")] = self.node.config.hint_max_per_node;
-        v[idx("HintedBytesCap")] = self.node.config.hint_max_bytes;
-        v[idx("TombstonesActive")] = total.tombstones;
+        v[const { idx("HintedBytes") }] = hints.bytes();
+        v[const { idx("HintedQueueLongest") }] = hints.longest() as u64;
+        v[const { idx("HintedQueueCap") }] = self.node.config.hint_max_per_node;
+        v[const { idx("HintedBytesCap") }] = self.node.config.hint_max_bytes;
+        v[const { idx("TombstonesActive") }] = total.tombstones;
         v
     }
 

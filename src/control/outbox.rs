@@ -101,7 +101,7 @@ fn another_flusher(running: usize, queued: usize, in_flight_ms: u64) -> bool {
 /// receiver, and answers still queued in it or arriving later would go uncounted.
 fn deliver(dist: &DistMetrics, p: &Pending, ack: Ack) {
     if ack.acknowledged() {
-        dist.add(idx("WriteAcks"), 1);
+        dist.add(const { idx("WriteAcks") }, 1);
     }
     // A round that already ended no longer listens: nothing else to do.
     let _ = p.tx.try_send((p.j, ack));
@@ -266,7 +266,7 @@ mod tests {
     #[test]
     fn every_ack_counts_once_whether_or_not_the_round_still_listens() {
         let dist = DistMetrics::default();
-        let acks = || dist.values[idx("WriteAcks")].get();
+        let acks = || dist.values[const { idx("WriteAcks") }].get();
         let (tx, rx) = local_channel::new_unbounded();
         let tx = Rc::new(tx);
         deliver(&dist, &pending(0, &tx), Ack::Ok);

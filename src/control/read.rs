@@ -73,7 +73,8 @@ impl ControlCtx {
             .iter()
             .filter(|(_, o)| matches!(o, ReadOutcome::Failed(..)))
             .count();
-        self.dist.add(idx("ReadQuorumFailures"), failed as u64);
+        self.dist
+            .add(const { idx("ReadQuorumFailures") }, failed as u64);
         out
     }
 
@@ -101,7 +102,8 @@ impl ControlCtx {
         let Some(addr) = self.address_of(owner) else {
             return vec![Said::Failed; keys.len()];
         };
-        self.dist.add(idx("ForwardGet"), keys.len() as u64);
+        self.dist
+            .add(const { idx("ForwardGet") }, keys.len() as u64);
         let now = now_ms();
         if keys.len() == 1 {
             return match self.peers.data_call(&addr, &GetKey(&keys[0])).await {
@@ -179,7 +181,7 @@ impl ControlCtx {
                             promoted,
                         } => {
                             if promoted {
-                                self.dist.add(idx("ReadPrimaryPromote"), 1);
+                                self.dist.add(const { idx("ReadPrimaryPromote") }, 1);
                             }
                             if let (true, Resolved::Found(e)) = (repair_local, &done) {
                                 // Read repair: this node is an owner and missed it.
@@ -209,7 +211,7 @@ impl ControlCtx {
             if let crate::runtime::msg::Reply::Applied(crate::store::entry::ApplyStatus::Applied) =
                 ctl.dispatch.call(core, op).await
             {
-                ctl.dist.add(idx("ReadRepair"), 1);
+                ctl.dist.add(const { idx("ReadRepair") }, 1);
             }
         })
         .detach();
@@ -276,7 +278,7 @@ impl ControlCtx {
                     .await;
                 use super::replicate::Ack;
                 if matches!(res.first(), Some((_, Ack::Ok | Ack::Held))) {
-                    ctl.dist.add(idx("ReadRepair"), 1);
+                    ctl.dist.add(const { idx("ReadRepair") }, 1);
                 }
             })
             .detach();

@@ -92,7 +92,7 @@ impl ControlCtx {
         }
         if self.rebalance.borrow_mut().finish(scan, complete) {
             self.dist.set(
-                idx("RebalanceLastNanos"),
+                const { idx("RebalanceLastNanos") },
                 started.elapsed().as_nanos() as u64,
             );
         }
@@ -142,7 +142,7 @@ impl ControlCtx {
                 continue;
             };
             for part in items.chunks(batch) {
-                self.dist.add(idx("RebalanceBatches"), 1);
+                self.dist.add(const { idx("RebalanceBatches") }, 1);
                 for (j, ack) in self
                     .send_batch(&addr, &target, part, "rebalance", now)
                     .await
@@ -150,7 +150,7 @@ impl ControlCtx {
                     match ack {
                         a if a.acknowledged() => {
                             acked[j] += 1;
-                            self.dist.add(idx("RebalancedKeys"), 1);
+                            self.dist.add(const { idx("RebalancedKeys") }, 1);
                         }
                         _ => all_ok = false,
                     }
@@ -170,7 +170,7 @@ impl ControlCtx {
             .collect();
         if !drops.is_empty() {
             if let Reply::Count(n) = self.dispatch.call(core, Op::DropIfSame(drops)).await {
-                self.dist.add(idx("RebalanceHandoffDrops"), n);
+                self.dist.add(const { idx("RebalanceHandoffDrops") }, n);
             }
         }
         all_ok

@@ -25,10 +25,10 @@ impl ControlCtx {
 
     fn count_hints(&self, c: super::hints::HintCounts) {
         let d = &self.dist;
-        d.add(idx("HintedQueued"), c.queued);
-        d.add(idx("HintedDropped"), c.dropped);
-        d.add(idx("HintedGlobalDropped"), c.global_dropped);
-        d.add(idx("HintedExpired"), c.expired);
+        d.add(const { idx("HintedQueued") }, c.queued);
+        d.add(const { idx("HintedDropped") }, c.dropped);
+        d.add(const { idx("HintedGlobalDropped") }, c.global_dropped);
+        d.add(const { idx("HintedExpired") }, c.expired);
         if c.dropped + c.global_dropped > 0 {
             log::warn!(
                 "dropped {} hints at the caps (HYPERCACHE_HINT_MAX_PER_NODE / HYPERCACHE_HINT_MAX_BYTES)",
@@ -43,7 +43,7 @@ impl ControlCtx {
         for t in targets {
             if self.state_of(&t) == Some(State::Left) {
                 let n = self.hints.borrow_mut().drop_target(&t);
-                self.dist.add(idx("HintedDropped"), n);
+                self.dist.add(const { idx("HintedDropped") }, n);
                 log::warn!("dropped {n} hints for {t}: it left the cluster");
             }
         }
@@ -82,7 +82,7 @@ impl ControlCtx {
                 ring.owners_into(xxhash64(h.key.as_bytes(), 0), &mut owners);
                 owners.iter().any(|&i| ring.member(i) == target)
             });
-            self.dist.add(idx("HintedDropped"), dropped);
+            self.dist.add(const { idx("HintedDropped") }, dropped);
             let batch = self.hints.borrow().peek(target, batch_max);
             if batch.is_empty() {
                 return;
@@ -102,13 +102,13 @@ impl ControlCtx {
                         self.hints
                             .borrow_mut()
                             .remove_sent(target, &h.key, &h.entry);
-                        self.dist.add(idx("HintedReplayed"), 1);
+                        self.dist.add(const { idx("HintedReplayed") }, 1);
                     }
                     Ack::Invalid => {
                         self.hints
                             .borrow_mut()
                             .remove_sent(target, &h.key, &h.entry);
-                        self.dist.add(idx("HintedDropped"), 1);
+                        self.dist.add(const { idx("HintedDropped") }, 1);
                     }
                     Ack::Failed => transport_failed = true,
                 }

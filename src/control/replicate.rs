@@ -110,7 +110,7 @@ impl ControlCtx {
                     }
                     After::Done { ok } => {
                         if !ok {
-                            self.dist.add(idx("WriteQuorumFailures"), 1);
+                            self.dist.add(const { idx("WriteQuorumFailures") }, 1);
                         }
                         done.push(WriteOutcome {
                             idx: f.idx,
@@ -167,25 +167,27 @@ impl ControlCtx {
         let consistency = self.node.config.write_consistency;
         let d = &self.dist;
         let mut quorum = Quorum::new();
-        // (owner id, job indexes): a few owners, so a list beats a map
-        let mut per_owner: Vec<(&str, Vec<usize>)> = Vec::new();
+        let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
+        let tx = Rc::new(tx);
+        // (owner id, its writes): a few owners, so a list beats a map
+        let mut per_owner: Vec<(&str, Vec<Pending>)> = Vec::new();
         for (j, job) in flights.iter().enumerate() {
             let write = &job.write;
-            d.add(idx("WriteAttempts"), 1);
+            d.add(const { idx("WriteAttempts") }, 1);
             let delete = matches!(write.entry, Entry::Tombstone { .. });
             let self_owner = job.owners.iter().any(|o| o == me);
             if !self_owner {
                 d.add(
-                    idx(if delete {
-                        "ForwardRemove"
+                    if delete {
+                        const { idx("ForwardRemove") }
                     } else {
-                        "ForwardSet"
-                    }),
+                        const { idx("ForwardSet") }
+                    },
                     1,
                 );
             }
             if job.local_acked {
-                d.add(idx("WriteAcks"), 1);
+                d.add(const { idx("WriteAcks") }, 1);
             }
             let remote = job.owners.iter().filter(|o| *o != me).count();
             quorum.add(
@@ -198,30 +200,25 @@ impl ControlCtx {
             );
             for o in job.owners.iter().filter(|o| *o != me) {
                 d.add(
-                    idx(if delete {
-                        "ReplicaFanoutRemove"
+                    if delete {
+                        const { idx("ReplicaFanoutRemove") }
                     } else {
-                        "ReplicaFanoutSet"
-                    }),
+                        const { idx("ReplicaFanoutSet") }
+                    },
                     1,
                 );
+                let p = Pending {
+                    j,
+                    write: write.clone(),
+                    tx: tx.clone(),
+                };
                 match per_owner.iter_mut().find(|(id, _)| id == o) {
-                    Some((_, js)) => js.push(j),
-                    None => per_owner.push((o, vec![j])),
+                    Some((_, ps)) => ps.push(p),
+                    None => per_owner.push((o, vec![p])),
                 }
             }
         }
-        let (tx, rx) = local_channel::new_unbounded::<(usize, Ack)>();
-        let tx = Rc::new(tx);
-        for (owner, js) in per_owner {
-            let items: Vec<Pending> = js
-                .iter()
-                .map(|&j| Pending {
-                    j,
-                    write: flights[j].write.clone(),
-                    tx: tx.clone(),
-                })
-                .collect();
+        for (owner, items) in per_owner {
             self.enqueue_writes(owner, items);
         }
         drop(tx);

@@ -91,7 +91,10 @@ pub const FIELDS: &[(&str, Kind)] = &[
 
 pub const N: usize = FIELDS.len();
 
-/// Index of a field by name (compile-time table lookup).
+/// Index of a field by name: a table scan with string compares, so call it in a const block
+/// (`const { idx("WriteAcks") }`), which also makes an unknown name a build error. Called
+/// plainly, the compiler may leave the scan in: a profile of the replicated PUT found it run
+/// per write where the name was chosen by an `if`.
 pub const fn idx(name: &str) -> usize {
     let mut i = 0;
     while i < N {

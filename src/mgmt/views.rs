@@ -145,10 +145,10 @@ pub fn heartbeat_json(ctl: &ControlCtx, b: &mut Vec<u8>) {
         .collect();
     ctl.membership_values(&mut d);
     let v = json!({
-        "heartbeatSuccess": d[idx("HeartbeatSuccess")],
-        "heartbeatFailure": d[idx("HeartbeatFailure")],
-        "nodesRemoved": d[idx("NodesRemoved")],
-        "readPrimaryPromote": d[idx("ReadPrimaryPromote")],
+        "heartbeatSuccess": d[const { idx("HeartbeatSuccess") }],
+        "heartbeatFailure": d[const { idx("HeartbeatFailure") }],
+        "nodesRemoved": d[const { idx("NodesRemoved") }],
+        "readPrimaryPromote": d[const { idx("ReadPrimaryPromote") }],
     });
     let _ = serde_json::to_writer(b, &v);
 }
