@@ -78,7 +78,8 @@
 //!    [`dist::request`]) is the only other copy, its base64 written straight into
 //!    the request buffer. The receiving
 //!    owner's side is [`control::listener`]'s `writes` routes, which decode
-//!    ([`dist::wire`], [`dist::queries`]) and apply on the key's data core.
+//!    ([`dist::wire`], [`dist::queries`]; keys and origins borrowed from the body) and
+//!    apply on the key's data core, a batch's index and item lines prefetched first.
 //! 4. On a single-node ring none of this happens: step 2 is the whole write.
 //!
 //! ## Modules, lowest layer first
@@ -91,7 +92,7 @@
 //! - [`http`]: parser, chunked decoder, response writer, path/query/form decoding. Bytes and
 //!   HTTP only.
 //! - [`store`]: the core-local shard (log segments, compact index, TTL, CLOCK eviction,
-//!   tombstones, bounded scan steps) and the versioned entry that leaves it (`entry.rs`: the
+//!   tombstones, bounded scan steps, a batch's prefetch) and the versioned entry that leaves it (`entry.rs`: the
 //!   one LWW rule, cluster.md §4). Knows no HTTP, no peers, no executors.
 //! - [`metrics`]: per-core counters, histograms, Prometheus text.
 //! - [`auth`]: who may call what (security.md): the policy file, pure credential resolution,
