@@ -78,8 +78,9 @@
 //!    [`dist::request`]) is the only other copy, its base64 written straight into
 //!    the request buffer. The receiving
 //!    owner's side is [`control::listener`]'s `writes` routes, which decode
-//!    ([`dist::wire`], [`dist::queries`]; keys and origins borrowed from the body) and
-//!    apply on the key's data core, a batch's index and item lines prefetched first.
+//!    ([`dist::wire`], [`dist::queries`]; `/internal/batch` items borrow key and origin
+//!    from the body) and apply on the key's data core, a batch's index and item lines
+//!    prefetched first.
 //! 4. On a single-node ring none of this happens: step 2 is the whole write.
 //!
 //! ## Modules, lowest layer first
@@ -92,8 +93,8 @@
 //! - [`http`]: parser, chunked decoder, response writer, path/query/form decoding. Bytes and
 //!   HTTP only.
 //! - [`store`]: the core-local shard (log segments, compact index, TTL, CLOCK eviction,
-//!   tombstones, bounded scan steps, a batch's prefetch) and the versioned entry that leaves it (`entry.rs`: the
-//!   one LWW rule, cluster.md §4). Knows no HTTP, no peers, no executors.
+//!   tombstones, bounded scan steps, a batch's prefetch) and the versioned entry that leaves
+//!   it (`entry.rs`: the one LWW rule, cluster.md §4). Knows no HTTP, no peers, no executors.
 //! - [`metrics`]: per-core counters, histograms, Prometheus text.
 //! - [`auth`]: who may call what (security.md): the policy file, pure credential resolution,
 //!   scopes, the per-core gate (Basic via bcrypt off the executor), the peer token. Knows no

@@ -112,14 +112,25 @@ fn every_module_imports_only_lower_layers() {
     );
 }
 
-#[test]
-fn no_source_file_is_over_the_limit() {
+/// Every `.rs` file under `src/` with its text.
+fn sources() -> Vec<(PathBuf, String)> {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
-    let long: Vec<String> = files
+    files
+        .into_iter()
+        .map(|f| {
+            let text = fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect()
+}
+
+#[test]
+fn no_source_file_is_over_the_limit() {
+    let long: Vec<String> = sources()
         .iter()
-        .filter_map(|f| {
-            let n = fs::read_to_string(f).unwrap().lines().count();
+        .filter_map(|(f, text)| {
+            let n = text.lines().count();
             (n > MAX_LINES).then(|| format!("{} ({n} lines)", f.display()))
         })
         .collect();
@@ -135,4 +146,27 @@ fn no_source_file_is_over_the_limit() {
 fn references_in_comments_are_not_dependencies() {
     let refs = crate_refs("use crate::store::Shard; // see crate::api\n//! [`crate::server`]\n");
     assert_eq!(refs, vec![(1, "store".to_string())]);
+}
+
+/// A dist counter's index is computed at compile time (`const { idx("…") }`): called plainly,
+/// `metrics::dist::idx` may stay a table scan with string compares on the write path (the
+/// tenth session's profile found one per replicated PUT).
+#[test]
+fn dist_counter_indices_are_constants() {
+    let mut plain = Vec::new();
+    for (f, text) in sources() {
+        for (n, l) in text.lines().enumerate() {
+            let bare = l
+                .match_indices("idx(\"")
+                .any(|(i, _)| !l[..i].ends_with("const { ") && !l[..i].ends_with('_'));
+            if bare {
+                plain.push(format!("{}:{}: {}", f.display(), n + 1, l.trim()));
+            }
+        }
+    }
+    assert!(
+        plain.is_empty(),
+        "write const {{ idx(\"…\") }}:\n{}",
+        plain.join("\n")
+    );
 }

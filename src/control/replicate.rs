@@ -77,6 +77,10 @@ struct Flight {
 impl Flight {
     fn new(job: WriteJob) -> Flight {
         // Client keys are checked UTF-8 before they get here; the lossy path is never taken.
+        debug_assert!(
+            std::str::from_utf8(&job.key).is_ok(),
+            "a write job's key is not UTF-8"
+        );
         let key = String::from_utf8(job.key)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let write = Rc::new(Queued {

@@ -140,15 +140,15 @@ fn default_reason() -> Cow<'static, str> {
 }
 
 /// One item's result as this node answers it; the key borrows the request's item.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Debug)]
 pub struct BatchResult<'a> {
     pub key: Cow<'a, str>,
     pub status: ItemStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -177,14 +177,15 @@ pub struct BatchAnswer {
     pub results: Vec<ItemAnswer>,
 }
 
+/// One item's outcome as a peer answered it.
 #[derive(Deserialize, Debug)]
 pub struct ItemAnswer {
     pub status: ItemStatus,
-    #[serde(default)]
+    /// With `origin`, on an `ignored` item: the newer entry the owner holds (a re-issue may
+    /// follow, cluster.md §6); absent when the owner already held this very write.
     pub version: Option<u64>,
-    #[serde(default)]
     pub origin: Option<String>,
-    #[serde(default)]
+    /// Why an `invalid` item was refused (logged by the sender).
     pub error: Option<String>,
 }
 

@@ -202,3 +202,25 @@ fn an_unknown_item_status_is_read_as_other() {
     let text = serde_json::to_string(&answered).unwrap();
     assert_eq!(text, r#"{"key":"a","status":"applied"}"#);
 }
+
+/// A Go sender's unversioned item (no version, no origin, no reason) and a key with escapes
+/// decode: the borrowed fields fall back to "" and "write", and an escaped key becomes an
+/// owned, unescaped copy.
+#[test]
+fn unversioned_items_and_escaped_keys_decode() {
+    let body = br#"{"items":[{"key":"a\"b\u00e9","value":"eHg="}]}"#;
+    let req: BatchReq = serde_json::from_slice(body).unwrap();
+    assert_eq!(req.reason, "write");
+    let it = &req.items[0];
+    assert_eq!(it.key, "a\"b\u{e9}");
+    assert_eq!(it.origin, "");
+    match batch_item_to_entry(it, NOW).unwrap() {
+        Entry::Item {
+            version,
+            origin,
+            value,
+            ..
+        } => assert_eq!((version, origin.as_str(), &value[..]), (0, "", &b"xx"[..])),
+        e => panic!("an item decoded as {e:?}"),
+    }
+}

@@ -61,6 +61,16 @@ pub(super) fn mix(hash: u64) -> u64 {
     h ^ (h >> 33)
 }
 
+/// The occupied slots of a bucket whose tag is `tag`, with their addresses: the candidates a
+/// lookup compares keys against (and a prefetch loads).
+#[inline]
+fn tagged(bucket: &[u64; SLOTS], tag: u64) -> impl Iterator<Item = (usize, Addr)> + '_ {
+    bucket.iter().enumerate().filter_map(move |(s, &w)| {
+        let w = w & !OVF;
+        (w != 0 && (w >> TAG_SHIFT) == tag).then(|| (s, (w & ADDR_MASK) - 1))
+    })
+}
+
 impl Index {
     pub(super) fn new() -> Index {
         Index {
@@ -102,13 +112,9 @@ impl Index {
         let mut b = self.home(m);
         for _ in 0..n {
             let bucket = &self.buckets[b].0;
-            for (s, &w) in bucket.iter().enumerate() {
-                let w = w & !OVF;
-                if w != 0 && (w >> TAG_SHIFT) == tag {
-                    let addr = (w & ADDR_MASK) - 1;
-                    if is_key(addr) {
-                        return Some((Slot(b as u32, s as u8), addr));
-                    }
+            for (s, addr) in tagged(bucket, tag) {
+                if is_key(addr) {
+                    return Some((Slot(b as u32, s as u8), addr));
                 }
             }
             if bucket[0] & OVF == 0 {
@@ -133,12 +139,10 @@ impl Index {
     #[inline]
     pub(super) fn home_candidates(&self, hash: u64) -> impl Iterator<Item = Addr> + '_ {
         let m = mix(hash);
-        let tag = m & TAG_MASK;
         let bucket = (!self.buckets.is_empty()).then(|| &self.buckets[self.home(m)].0);
-        bucket.into_iter().flatten().filter_map(move |&w| {
-            let w = w & !OVF;
-            (w != 0 && (w >> TAG_SHIFT) == tag).then(|| (w & ADDR_MASK) - 1)
-        })
+        bucket
+            .into_iter()
+            .flat_map(move |b| tagged(b, m & TAG_MASK).map(|(_, addr)| addr))
     }
 
     /// Points a found slot at a new address (an item that moved or was rewritten elsewhere).
