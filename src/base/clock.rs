@@ -10,6 +10,14 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Wall clock in Unix microseconds: the HLC's physical part below the millisecond
+/// (`store::Hlc::next_at`); `now_us() / 1000` is `now_ms()`.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     /// A clock before 1970 or a broken RTC must not panic a core: it reads as 0.
@@ -19,5 +27,6 @@ mod tests {
         // 2020-01-01 in ms: any host this runs on is later.
         assert!(a > 1_577_836_800_000);
         assert!(super::now_ms() >= a);
+        assert!(super::now_us() / 1000 >= a);
     }
 }

@@ -9,4 +9,4 @@ pub mod hash;
 pub mod stop;
 pub mod warn_limit;
 
-pub use clock::now_ms;
+pub use clock::{now_ms, now_us};

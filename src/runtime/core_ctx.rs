@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::NodeShared;
-use crate::base::now_ms;
 use crate::base::stop::StopSignal;
+use crate::base::{now_ms, now_us};
 use crate::dist::ring::Ring;
 use crate::metrics::{CoreMetrics, CoreSnapshot};
 use crate::runtime::dispatch::Dispatcher;
@@ -109,11 +109,12 @@ impl CoreCtx {
         store: bool,
         observe: u64,
     ) -> (u64, u64) {
-        let now = now_ms();
+        let now_us = now_us();
+        let now = now_us / 1000;
         let version = {
             let mut hlc = self.hlc.borrow_mut();
             hlc.observe(observe);
-            hlc.next(now)
+            hlc.next_at(now_us)
         };
         let expires_at_ms = if ttl_ms > 0 { now + ttl_ms } else { 0 };
         if store {
@@ -131,11 +132,12 @@ impl CoreCtx {
     }
 
     pub fn delete_local(&self, hash: u64, key: &[u8], store: bool, observe: u64) -> (u64, u64) {
-        let now = now_ms();
+        let now_us = now_us();
+        let now = now_us / 1000;
         let version = {
             let mut hlc = self.hlc.borrow_mut();
             hlc.observe(observe);
-            hlc.next(now)
+            hlc.next_at(now_us)
         };
         if store {
             let incoming = Incoming::Tombstone {
@@ -153,11 +155,12 @@ impl CoreCtx {
     /// Replica apply (cluster.md §4). Unversioned entries (version 0 or empty
     /// origin, from Go senders) are versioned here.
     pub fn apply(&self, hash: u64, key: &[u8], entry: &Entry, repair: bool) -> ApplyStatus {
-        let now = now_ms();
+        let now_us = now_us();
+        let now = now_us / 1000;
         let mut hlc = self.hlc.borrow_mut();
         let me = self.node.node_id();
         let (version, origin) = if entry.version() == 0 || entry.origin().is_empty() {
-            (hlc.next(now), me)
+            (hlc.next_at(now_us), me)
         } else {
             hlc.observe(entry.version());
             (entry.version(), entry.origin())
