@@ -90,6 +90,22 @@ fn main() {
             version += 1;
             black_box(shard.apply(hashes[j], &keys[j], item(&value, version), NOW, false));
         });
+        // A replica's `/internal/batch`: 60 writes at a time, their lookups prefetched first
+        // (`Shard::prefetch`); compare with the line above.
+        const BATCH: u64 = 60;
+        bench(
+            &format!("{p}: put overwrite, batches of {BATCH} prefetched"),
+            2_000_000,
+            |i| {
+                if i % BATCH == 0 {
+                    let at = |n: u64| hashes[draws[(i + n) as usize & mask]];
+                    shard.prefetch((0..BATCH).map(at));
+                }
+                let j = draws[i as usize & mask];
+                version += 1;
+                black_box(shard.apply(hashes[j], &keys[j], item(&value, version), NOW, false));
+            },
+        );
         bench(
             &format!("{p}: get hit + copy 100 B (uniform)"),
             4_000_000,

@@ -109,13 +109,7 @@ impl CoreCtx {
         store: bool,
         observe: u64,
     ) -> (u64, u64) {
-        let now_us = now_us();
-        let now = now_us / 1000;
-        let version = {
-            let mut hlc = self.hlc.borrow_mut();
-            hlc.observe(observe);
-            hlc.next_at(now_us)
-        };
+        let (version, now) = self.issue(observe);
         let expires_at_ms = if ttl_ms > 0 { now + ttl_ms } else { 0 };
         if store {
             let incoming = Incoming::Item {
@@ -131,14 +125,17 @@ impl CoreCtx {
         (version, expires_at_ms)
     }
 
-    pub fn delete_local(&self, hash: u64, key: &[u8], store: bool, observe: u64) -> (u64, u64) {
+    /// A fresh version for a write coordinated here, above `observe`, and the wall time (ms)
+    /// it was issued at: one clock read serves both.
+    fn issue(&self, observe: u64) -> (u64, u64) {
         let now_us = now_us();
-        let now = now_us / 1000;
-        let version = {
-            let mut hlc = self.hlc.borrow_mut();
-            hlc.observe(observe);
-            hlc.next_at(now_us)
-        };
+        let mut hlc = self.hlc.borrow_mut();
+        hlc.observe(observe);
+        (hlc.next_at(now_us), now_us / 1000)
+    }
+
+    pub fn delete_local(&self, hash: u64, key: &[u8], store: bool, observe: u64) -> (u64, u64) {
+        let (version, now) = self.issue(observe);
         if store {
             let incoming = Incoming::Tombstone {
                 version,
